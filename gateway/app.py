@@ -1,0 +1,81 @@
+"""Application factory and lifecycle: the one owner of every shared resource.
+
+`create_app(config)` returns an aiohttp app whose start-up creates the HTTP session,
+the provider clients, the router and the policy chain, and whose clean-up closes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+import aiohttp
+from aiohttp import web
+
+from gateway.config import GatewayConfig
+from gateway.cors import Cors
+from gateway.routes import add_routes
+from gateway.routing import Router
+from gateway.sse import Redactor
+from gateway.state import STATE, GatewayState
+from policies.base import Handler, compose
+from policies.date_context import DateContext
+from providers.base import Provider
+from providers.demo import demo_provider_for
+from providers.registry import ProviderContext, find_factory
+
+log = logging.getLogger("gateway")
+
+
+def create_app(config: GatewayConfig) -> web.Application:
+    cors = Cors(config.server.cors)
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes, middlewares=[cors.preflight]
+    )
+    app.on_response_prepare.append(cors.add_headers)
+    add_routes(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as http:
+            providers = build_providers(config, ProviderContext(http=http))
+            try:
+                app[STATE] = build_state(config, providers)
+                announce(app[STATE])
+                yield
+            finally:
+                for provider in providers.values():
+                    await provider.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def build_providers(config: GatewayConfig, context: ProviderContext) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {}
+    for name, provider_config in config.providers.items():
+        factory = find_factory(provider_config.type)
+        providers[name] = factory(name, provider_config.options(), context)
+    return providers
+
+
+def build_state(config: GatewayConfig, providers: dict[str, Provider]) -> GatewayState:
+    demo_mode = not any(p.has_credentials for p in providers.values())
+    demo = demo_provider_for(providers) if demo_mode else None
+    steps = []
+    if config.server.date_context.enabled:
+        steps.append(DateContext(config.server.date_context.timezone))
+    return GatewayState(
+        config=config,
+        router=Router(config, providers, demo),
+        chain=compose(steps),
+        redact=Redactor(config.secrets()),
+    )
+
+
+def announce(state: GatewayState) -> None:
+    if state.router.demo_mode:
+        log.warning(
+            "demo mode: no provider has credentials (set ANTHROPIC_API_KEY); "
+            "every request is served by the offline demo provider"
+        )
+    else:
+        log.info("primary model: %s", state.router.primary_model())

@@ -1,0 +1,261 @@
+"""config.yaml → validated `GatewayConfig`.
+
+Loading is three steps, each with errors that name the key path:
+1. YAML parse; literal secrets are refused (an `api_key` must be `${VAR}` or empty);
+2. `${VAR}` / `${VAR:-default}` interpolation from the environment;
+3. pydantic validation, then cross-references (models → providers, chains → models).
+Defaults live in the models below, not in `.get()` calls elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG_PATH = "config.yaml"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_KEYS = {"api_key", "admin_key"}
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file, key path and problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CorsConfig(_Strict):
+    allow_origins: list[str] = Field(default_factory=list)
+    allow_methods: list[str] = Field(default_factory=lambda: ["GET", "POST", "OPTIONS"])
+    allow_headers: list[str] = Field(default_factory=lambda: ["*"])
+    expose_headers: list[str] = Field(default_factory=lambda: ["Retry-After", "X-Request-ID"])
+    max_age_s: int = Field(default=600, ge=0)
+
+
+class DateContextConfig(_Strict):
+    enabled: bool = True
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (use an IANA name)") from None
+        return value
+
+
+class ServerConfig(_Strict):
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    keepalive_seconds: float = Field(default=15, gt=0)
+    max_tokens_limit: int = Field(default=64_000, ge=1)
+    cors: CorsConfig = Field(default_factory=CorsConfig)
+    date_context: DateContextConfig = Field(default_factory=DateContextConfig)
+
+
+class RedisConfig(_Strict):
+    url: str = ""
+    on_error: Literal["fail_open", "fail_closed"] = "fail_open"
+
+
+class ProviderConfig(BaseModel):
+    """`type` picks the adapter; every other key is that adapter's own (it validates them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ModelConfig(_Strict):
+    provider: str
+    model: str
+
+
+class RetryConfig(_Strict):
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    initial_backoff_ms: float = Field(default=200, ge=0)
+    max_backoff_ms: float = Field(default=5000, ge=0)
+    max_retry_after_s: float = Field(default=10, ge=0)
+    deadline_s: float = Field(default=60, gt=0)
+
+
+class TimeoutsConfig(_Strict):
+    connect_s: float = Field(default=5, gt=0)
+    first_token_s: float = Field(default=30, gt=0)
+    idle_s: float = Field(default=30, gt=0)
+    total_s: float = Field(default=600, gt=0)
+
+
+class ChainConfig(_Strict):
+    targets: list[str] = Field(min_length=1)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    on_stream_failure: Literal["terminate", "continue"] = "terminate"
+
+
+class AuthConfig(_Strict):
+    mode: Literal["none", "api_key"] = "none"
+
+
+class TenantLimits(_Strict):
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    concurrent_streams: int | None = Field(default=None, ge=1)
+    daily_tokens: int | None = Field(default=None, ge=1)
+
+
+class TenantConfig(_Strict):
+    id: str
+    name: str = ""
+    keys: list[str] = Field(default_factory=list)
+    chains: list[str] = Field(default_factory=list)
+    default_chain: str | None = None
+    limits: TenantLimits = Field(default_factory=TenantLimits)
+
+
+class GatewayConfig(_Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    providers: dict[str, ProviderConfig]
+    models: dict[str, ModelConfig]
+    chains: dict[str, ChainConfig]
+    default_chain: str = "default"
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    tenants: list[TenantConfig] = Field(default_factory=list)
+
+    def secrets(self) -> list[str]:
+        """Every secret value in this config, so that error text can be scrubbed of them."""
+        found = [str(p.options().get("api_key") or "") for p in self.providers.values()]
+        return [s for s in found if len(s) >= 4]
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None) -> GatewayConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from None
+    return parse_config(text, source=str(path), environ=environ)
+
+
+def parse_config(
+    text: str, *, source: str = "config", environ: dict[str, str] | None = None
+) -> GatewayConfig:
+    env = os.environ if environ is None else environ
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    try:
+        _refuse_literal_secrets(raw, ())
+        data = _interpolate(raw, (), env)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+    problems = _cross_reference_problems(config)
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
+    return config
+
+
+def _path(parts: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _refuse_literal_secrets(node: Any, where: tuple[str | int, ...]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _SECRET_KEYS and isinstance(value, str) and value and not _VAR.fullmatch(
+                value.strip()
+            ):
+                raise ValueError(
+                    f"{_path((*where, key))}: secrets are read from the environment only; "
+                    f"write {key}: ${{SOME_VARIABLE}} and export SOME_VARIABLE"
+                )
+            _refuse_literal_secrets(value, (*where, str(key)))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _refuse_literal_secrets(item, (*where, i))
+
+
+def _interpolate(node: Any, where: tuple[str | int, ...], env: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, (*where, str(k)), env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, (*where, i), env) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return str(env[name])
+        if default is not None:
+            return default
+        raise ValueError(
+            f"{_path(where)}: environment variable {name} is not set "
+            f"(export it, or write ${{{name}:-default}})"
+        )
+
+    return _VAR.sub(substitute, node)  # pydantic coerces "8080" to an int where one is due
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors()[:5]:
+        loc = _path(tuple(error["loc"]))
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling)"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{loc}: {message}")
+    return "; ".join(lines)
+
+
+def _cross_reference_problems(config: GatewayConfig) -> list[str]:
+    problems = []
+    for alias, model in config.models.items():
+        if model.provider not in config.providers:
+            problems.append(
+                f"models.{alias}.provider: unknown provider '{model.provider}' "
+                f"(defined: {', '.join(config.providers) or 'none'})"
+            )
+    for name, chain in config.chains.items():
+        for i, target in enumerate(chain.targets):
+            if target not in config.models:
+                problems.append(
+                    f"chains.{name}.targets[{i}]: unknown model alias '{target}' "
+                    f"(defined: {', '.join(config.models) or 'none'})"
+                )
+    if config.default_chain not in config.chains:
+        problems.append(
+            f"default_chain: unknown chain '{config.default_chain}' "
+            f"(defined: {', '.join(config.chains) or 'none'})"
+        )
+    for i, tenant in enumerate(config.tenants):
+        for chain in [*tenant.chains, *([tenant.default_chain] if tenant.default_chain else [])]:
+            if chain not in config.chains and chain not in config.models:
+                problems.append(f"tenants[{i}].chains: unknown chain or model '{chain}'")
+    return problems

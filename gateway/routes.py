@@ -1,0 +1,118 @@
+"""The public endpoints.  A stream request reads top-down:
+parse → validate → resolve the route → run the policy chain → write events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from gateway.schemas import ChatBody, GenerateBody, parse_body
+from gateway.sse import error_response
+from gateway.state import STATE, GatewayState
+from gateway.streaming import write_stream
+from policies.base import Call
+from providers.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+
+log = logging.getLogger("gateway.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/ai/stream/chat", chat)
+    app.router.add_post("/ai/stream/generate", generate)
+    app.router.add_get("/ai/stream/health", health)
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    return await stream(request, ChatBody)
+
+
+async def generate(request: web.Request) -> web.StreamResponse:
+    return await stream(request, GenerateBody)
+
+
+async def stream(
+    request: web.Request, body_model: type[ChatBody] | type[GenerateBody]
+) -> web.StreamResponse:
+    state = _state(request)
+    request_id = request_id_of(request)
+    headers = {"X-Request-ID": request_id}
+    started = time.monotonic()
+    try:
+        data = await read_json(request)
+        body = parse_body(body_model, data, state.config.server.max_tokens_limit)
+        route = state.router.resolve(body.model)
+    except GatewayError as error:
+        log.info("%s %s rejected %d: %s", request_id, request.path, error.client_status, error.code)
+        return error_response(error, request_id, state.redact, headers)
+
+    call = Call(request=body.to_upstream(), targets=route.targets)
+    response, outcome = await write_stream(
+        request,
+        state.chain(call),
+        request_id=request_id,
+        keepalive_s=state.config.server.keepalive_seconds,
+        redact=state.redact,
+        headers=headers,
+        done_extra=lambda: _models_tried(call),
+    )
+    log.info(
+        "%s %s %s %d model=%s in=%d out=%d %.0fms",
+        request_id, request.path, outcome.outcome, outcome.status, outcome.model,
+        outcome.usage.input_tokens, outcome.usage.output_tokens,
+        (time.monotonic() - started) * 1000,
+    )
+    return response
+
+
+async def health(request: web.Request) -> web.Response:
+    state = _state(request)
+    return web.json_response(
+        {
+            "streaming_enabled": True,
+            "model": state.router.primary_model(),
+            "supports_streaming": True,
+            "format": "Server-Sent Events (SSE)",
+            "mode": "demo" if state.router.demo_mode else "live",
+            "default_chain": state.router.default_chain,
+            "models": state.router.names,
+        }
+    )
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            "Send the body as JSON with the header 'Content-Type: application/json'."
+        )
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = _state(request).config.server.max_body_bytes
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.") from None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"The request body is not valid JSON ({exc}).") from None
+
+
+def request_id_of(request: web.Request) -> str:
+    given = request.headers.get("X-Request-ID", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _models_tried(call: Call) -> dict[str, Any]:
+    tried = call.stats.models_tried
+    return {"models_tried": tried} if len(tried) > 1 else {}
+
+
+def _state(request: web.Request) -> GatewayState:
+    return request.app[STATE]

@@ -1,0 +1,184 @@
+"""Anthropic Messages API through the official `anthropic` SDK.
+
+Parts, in the order every provider module keeps: settings → client → request transform →
+stream transform → error mapping → factory.  The SDK's own retries are off (max_retries=0):
+the policy chain owns retries.  One `AsyncAnthropic` client per configured provider,
+reused by every request.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import anthropic
+import httpx2
+from anthropic.types import MessageParam
+from pydantic import BaseModel, ConfigDict, Field
+
+from providers.base import Delta, StreamEnd, TextDelta, UpstreamRequest, Usage
+from providers.errors import (
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+    upstream_error_for_status,
+)
+from providers.registry import ProviderContext
+
+# --- settings ---------------------------------------------------------------------------
+
+
+class AnthropicSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str = ""
+    base_url: str = "https://api.anthropic.com"
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=600.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
+
+
+# --- client -----------------------------------------------------------------------------
+
+
+class AnthropicProvider:
+    def __init__(self, name: str, settings: AnthropicSettings) -> None:
+        self.name = name
+        self._has_key = bool(settings.api_key)
+        self._client = anthropic.AsyncAnthropic(
+            api_key=settings.api_key or "missing",
+            base_url=settings.base_url,
+            max_retries=0,
+            timeout=httpx2.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+        )
+
+    @property
+    def has_credentials(self) -> bool:
+        return self._has_key
+
+    async def stream(self, request: UpstreamRequest, model: str) -> AsyncIterator[Delta]:
+        try:
+            events = await self._client.messages.create(
+                model=model, stream=True, **to_anthropic_params(request)
+            )
+            async with events:
+                async for delta in from_anthropic_events(events, model):
+                    yield delta
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            raise map_anthropic_error(exc, self.name) from None
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+# --- request transform ------------------------------------------------------------------
+
+
+def to_anthropic_params(request: UpstreamRequest) -> dict[str, Any]:
+    messages: list[MessageParam] = [
+        {"role": m.role, "content": m.content} for m in request.messages
+    ]
+    last = messages[-1]
+    if last["role"] == "assistant":
+        # The API continues a final assistant message but rejects trailing whitespace in it.
+        last["content"] = str(last["content"]).rstrip()
+    params: dict[str, Any] = {"messages": messages, "max_tokens": request.max_tokens}
+    optional = {
+        "system": request.system,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "top_k": request.top_k,
+        "stop_sequences": list(request.stop_sequences) or None,
+        "metadata": {"user_id": request.user_id} if request.user_id else None,
+    }
+    params.update({k: v for k, v in optional.items() if v is not None})
+    return params
+
+
+# --- stream transform -------------------------------------------------------------------
+
+
+async def from_anthropic_events(events: AsyncIterator[Any], model: str) -> AsyncIterator[Delta]:
+    """Messages stream events → deltas.  Unknown event and delta types are skipped."""
+    usage = Usage()
+    stop_reason: str | None = None
+    served_model = model
+    async for event in events:
+        kind = event.type
+        if kind == "content_block_delta":
+            if event.delta.type == "text_delta":
+                yield TextDelta(event.delta.text)
+        elif kind == "message_start":
+            served_model = event.message.model or model
+            usage.input_tokens = event.message.usage.input_tokens or 0
+        elif kind == "message_delta":
+            stop_reason = event.delta.stop_reason
+            usage.output_tokens = event.usage.output_tokens or 0
+            if getattr(event.usage, "input_tokens", None):
+                usage.input_tokens = event.usage.input_tokens
+        elif kind == "message_stop":
+            yield StreamEnd(model=served_model, stop_reason=stop_reason, usage=usage)
+            return
+    raise UpstreamConnectionError("The upstream stream ended before message_stop.")
+
+
+# --- error mapping ----------------------------------------------------------------------
+
+_STATUS_OF_ERROR_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+def map_anthropic_error(exc: Exception, provider: str) -> UpstreamError:
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        if status < 400:  # an `event: error` after the 200: the body names the kind
+            status = _STATUS_OF_ERROR_TYPE.get(str(exc.type), 500)
+        retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+        return upstream_error_for_status(status, provider, retry_after)
+    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
+        return UpstreamTimeout(f"The upstream provider '{provider}' timed out.", provider=provider)
+    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
+        return UpstreamConnectionError(
+            f"The connection to the upstream provider '{provider}' failed.", provider=provider
+        )
+    return UpstreamProtocolError(
+        f"The upstream provider '{provider}' sent a stream the gateway could not read.",
+        provider=provider,
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """`Retry-After` as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+# --- factory ----------------------------------------------------------------------------
+
+
+def create_anthropic_provider(
+    name: str, options: Mapping[str, Any], context: ProviderContext
+) -> AnthropicProvider:
+    return AnthropicProvider(name, AnthropicSettings.model_validate(dict(options)))

@@ -1,0 +1,85 @@
+"""Normalized types every layer shares, and the one interface every provider implements.
+
+A provider turns an `UpstreamRequest` into a stream of `TextDelta`s that ends with exactly
+one `StreamEnd`, or raises a `providers.errors.UpstreamError` (before or during the
+stream).  It never retries: the policy chain owns retries, fallback and time-outs.
+Cancelling the iteration (client gone, deadline hit) must close the upstream connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """What the client asked for, independent of any provider's wire format."""
+
+    messages: tuple[Message, ...]
+    max_tokens: int
+    system: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop_sequences: tuple[str, ...] = ()
+    user_id: str | None = None
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+
+    def as_dict(self) -> dict[str, int]:
+        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The last item of every successful stream: who answered, why it stopped, what it cost."""
+
+    model: str
+    stop_reason: str | None
+    usage: Usage = field(default_factory=Usage)
+
+
+Delta = TextDelta | StreamEnd
+
+
+class Provider(Protocol):
+    """One configured upstream (an entry under `providers:` in config)."""
+
+    name: str
+
+    @property
+    def has_credentials(self) -> bool:
+        """False when the provider could only fail for want of a key (demo mode decides on it)."""
+        ...
+
+    def stream(self, request: UpstreamRequest, model: str) -> AsyncIterator[Delta]:
+        """Stream one answer from `model`; raise `UpstreamError` subclasses on failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release clients and connections; called once at shutdown."""
+        ...
+

@@ -1,0 +1,61 @@
+"""Find the provider class for a config `type:`: built-ins first, then entry points.
+
+A third-party package adds a provider by declaring, in its own pyproject.toml:
+
+    [project.entry-points."ai_gateway.providers"]
+    my_type = "my_package.module:factory"
+
+where `factory(name, options, context)` returns an object that satisfies
+`providers.base.Provider`.  `options` is the provider's mapping from config.yaml (minus
+`type`); the factory validates it and raises `ValueError` with a readable message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+import aiohttp
+
+from providers.base import Provider
+
+ENTRY_POINT_GROUP = "ai_gateway.providers"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """Shared resources a provider may use; owned and closed by the gateway app."""
+
+    http: aiohttp.ClientSession
+
+
+ProviderFactory = Callable[[str, Mapping[str, Any], ProviderContext], Provider]
+
+
+def _builtin_factories() -> dict[str, ProviderFactory]:
+    from providers.anthropic import create_anthropic_provider
+    from providers.demo import create_demo_provider
+
+    return {"anthropic": create_anthropic_provider, "demo": create_demo_provider}
+
+
+def available_types() -> list[str]:
+    names = set(_builtin_factories())
+    names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted(names)
+
+
+def find_factory(provider_type: str) -> ProviderFactory:
+    builtins = _builtin_factories()
+    if provider_type in builtins:
+        return builtins[provider_type]
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == provider_type:
+            factory: ProviderFactory = ep.load()
+            return factory
+    raise ValueError(
+        f"unknown provider type '{provider_type}' (available: {', '.join(available_types())})"
+    )
+
