@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+
 import aiohttp
 from aiohttp import web
+from pydantic import ValidationError
 
-from gateway.config import GatewayConfig
+from gateway.config import ConfigError, GatewayConfig
+from gateway.config import describe_validation_error as _describe
 from gateway.cors import Cors
 from gateway.routes import add_routes
 from gateway.routing import Router
 from gateway.sse import Redactor
 from gateway.state import STATE, GatewayState
-from policies.base import Handler, compose
+from policies.base import compose
 from policies.date_context import DateContext
 from providers.base import Provider
 from providers.demo import demo_provider_for
@@ -50,11 +53,23 @@ def create_app(config: GatewayConfig) -> web.Application:
 
 
 def build_providers(config: GatewayConfig, context: ProviderContext) -> dict[str, Provider]:
+    """One instance per configured provider; bad options raise `ConfigError` naming them."""
     providers: dict[str, Provider] = {}
     for name, provider_config in config.providers.items():
-        factory = find_factory(provider_config.type)
-        providers[name] = factory(name, provider_config.options(), context)
+        try:
+            factory = find_factory(provider_config.type)
+            providers[name] = factory(name, provider_config.options(), context)
+        except (ValueError, ValidationError) as exc:
+            detail = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
+            raise ConfigError(f"providers.{name}: {detail}") from None
     return providers
+
+
+async def check_providers(config: GatewayConfig) -> None:
+    """Build and close every provider once, so that `check-config` catches bad options."""
+    async with aiohttp.ClientSession() as http:
+        for provider in build_providers(config, ProviderContext(http=http)).values():
+            await provider.aclose()
 
 
 def build_state(config: GatewayConfig, providers: dict[str, Provider]) -> GatewayState:

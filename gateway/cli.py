@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from gateway.app import check_providers, create_app
 from gateway.config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
 
 
@@ -20,7 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument("--config", help="config file (default: $AI_GATEWAY_CONFIG or ./config.yaml)")
+    serve.add_argument(
+        "--config", help="config file (default: $AI_GATEWAY_CONFIG or ./config.yaml)"
+    )
     serve.add_argument("--host", help="override server.host")
     serve.add_argument("--port", type=int, help="override server.port")
 
@@ -31,13 +34,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     hash_key.add_argument("key", nargs="?", help="the key (read from stdin when omitted)")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.command == "hash-key":
         key = args.key if args.key is not None else sys.stdin.readline().strip()
         print(hash_api_key(key))
         return 0
     try:
         config = load_config(_config_path(args.config if args.command == "serve" else args.path))
+        asyncio.run(check_providers(config))
     except ConfigError as exc:
         print(f"ai-gateway: invalid configuration: {exc}", file=sys.stderr)
         return 2
@@ -62,8 +68,6 @@ def describe(config: GatewayConfig) -> str:
 
 
 def serve_forever(config: GatewayConfig, host: str | None, port: int | None) -> None:
-    from gateway.app import create_app
-
     host = host or config.server.host
     port = config.server.port if port is None else port
     asyncio.run(_serve(create_app(config), host, port))

@@ -169,7 +169,7 @@ def parse_config(
     try:
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc)}") from None
+        raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None
     problems = _cross_reference_problems(config)
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
@@ -186,8 +186,11 @@ def _path(parts: tuple[str | int, ...]) -> str:
 def _refuse_literal_secrets(node: Any, where: tuple[str | int, ...]) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in _SECRET_KEYS and isinstance(value, str) and value and not _VAR.fullmatch(
-                value.strip()
+            if (
+                key in _SECRET_KEYS
+                and isinstance(value, str)
+                and value
+                and not _VAR.fullmatch(value.strip())
             ):
                 raise ValueError(
                     f"{_path((*where, key))}: secrets are read from the environment only; "
@@ -221,7 +224,7 @@ def _interpolate(node: Any, where: tuple[str | int, ...], env: Any) -> Any:
     return _VAR.sub(substitute, node)  # pydantic coerces "8080" to an int where one is due
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors()[:5]:
         loc = _path(tuple(error["loc"]))
@@ -255,7 +258,7 @@ def _cross_reference_problems(config: GatewayConfig) -> list[str]:
             f"(defined: {', '.join(config.chains) or 'none'})"
         )
     for i, tenant in enumerate(config.tenants):
-        for chain in [*tenant.chains, *([tenant.default_chain] if tenant.default_chain else [])]:
-            if chain not in config.chains and chain not in config.models:
-                problems.append(f"tenants[{i}].chains: unknown chain or model '{chain}'")
+        for allowed in [*tenant.chains, *([tenant.default_chain] if tenant.default_chain else [])]:
+            if allowed not in config.chains and allowed not in config.models:
+                problems.append(f"tenants[{i}].chains: unknown chain or model '{allowed}'")
     return problems

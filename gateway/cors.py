@@ -25,10 +25,14 @@ class Cors:
         origin = request.headers.get("Origin", "")
         method = request.headers["Access-Control-Request-Method"].upper()
         if not self.allows(origin) or method not in self._config.allow_methods:
-            return web.Response(status=403, text="CORS preflight refused: origin or method not allowed")
+            return web.Response(
+                status=403, text="CORS preflight refused: origin or method not allowed"
+            )
         requested = request.headers.get("Access-Control-Request-Headers", "")
         allowed_headers = (
-            requested if "*" in self._config.allow_headers else ", ".join(self._config.allow_headers)
+            requested
+            if "*" in self._config.allow_headers
+            else ", ".join(self._config.allow_headers)
         )
         headers = {
             "Access-Control-Allow-Origin": origin,

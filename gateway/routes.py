@@ -66,8 +66,13 @@ async def stream(
     )
     log.info(
         "%s %s %s %d model=%s in=%d out=%d %.0fms",
-        request_id, request.path, outcome.outcome, outcome.status, outcome.model,
-        outcome.usage.input_tokens, outcome.usage.output_tokens,
+        request_id,
+        request.path,
+        outcome.outcome,
+        outcome.status,
+        outcome.model,
+        outcome.usage.input_tokens,
+        outcome.usage.output_tokens,
         (time.monotonic() - started) * 1000,
     )
     return response

@@ -95,7 +95,9 @@ async def write_stream(
             elif isinstance(item, StreamEnd):
                 outcome.model, outcome.usage = item.model, item.usage
                 response = response or await commit()
-                await response.write(frame(_done_event(item, request_id, done_extra() if done_extra else None)))
+                await response.write(
+                    frame(_done_event(item, request_id, done_extra() if done_extra else None))
+                )
                 break
             else:
                 outcome.outcome, outcome.error = "error", item

@@ -9,13 +9,13 @@ reused by every request.
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import anthropic
 import httpx2
-from anthropic.types import MessageParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from providers.base import Delta, StreamEnd, TextDelta, UpstreamRequest, Usage
@@ -27,6 +27,8 @@ from providers.errors import (
     upstream_error_for_status,
 )
 from providers.registry import ProviderContext
+
+log = logging.getLogger(__name__)
 
 # --- settings ---------------------------------------------------------------------------
 
@@ -80,19 +82,18 @@ class AnthropicProvider:
 
 
 def to_anthropic_params(request: UpstreamRequest) -> dict[str, Any]:
-    messages: list[MessageParam] = [
+    messages: list[dict[str, Any]] = [
         {"role": m.role, "content": m.content} for m in request.messages
     ]
     last = messages[-1]
     if last["role"] == "assistant":
         # The API continues a final assistant message but rejects trailing whitespace in it.
         last["content"] = str(last["content"]).rstrip()
+    # temperature, top_p and top_k are not sent: from API version 2026-10-21 (the one this
+    # SDK speaks) any sampling parameter is a 400 on every model.
     params: dict[str, Any] = {"messages": messages, "max_tokens": request.max_tokens}
     optional = {
         "system": request.system,
-        "temperature": request.temperature,
-        "top_p": request.top_p,
-        "top_k": request.top_k,
         "stop_sequences": list(request.stop_sequences) or None,
         "metadata": {"user_id": request.user_id} if request.user_id else None,
     }
@@ -154,6 +155,7 @@ def map_anthropic_error(exc: Exception, provider: str) -> UpstreamError:
         return UpstreamConnectionError(
             f"The connection to the upstream provider '{provider}' failed.", provider=provider
         )
+    log.warning("unreadable answer from provider %s", provider, exc_info=exc)
     return UpstreamProtocolError(
         f"The upstream provider '{provider}' sent a stream the gateway could not read.",
         provider=provider,

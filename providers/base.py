@@ -82,4 +82,3 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release clients and connections; called once at shutdown."""
         ...
-

@@ -35,9 +35,7 @@ class DemoProvider:
         return False
 
     async def stream(self, request: UpstreamRequest, model: str) -> AsyncIterator[Delta]:
-        prompt = next(
-            (m.content for m in reversed(request.messages) if m.role == "user"), ""
-        )
+        prompt = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         chunks = demo_answer_chunks(prompt, self._settings.words, request.max_tokens)
         delay = self._settings.chunk_delay_ms / 1000
         for chunk in chunks:
@@ -56,7 +54,7 @@ def demo_answer_chunks(prompt: str, words: int, max_tokens: int) -> list[str]:
     """The demo's answer as word-sized chunks (one "token" per chunk)."""
     topic = " ".join(prompt.split()[:12]) or "your request"
     text = (
-        f"This is the offline demo provider of ai-stream-gateway answering: \"{topic}\". "
+        f'This is the offline demo provider of ai-stream-gateway answering: "{topic}". '
         "No API key is configured, so no model is called; set ANTHROPIC_API_KEY and restart "
         "to stream real answers. Everything else is live: the request was validated, passed "
         "through the policy chain and is streamed to you as Server-Sent Events, one content "
@@ -65,9 +63,7 @@ def demo_answer_chunks(prompt: str, words: int, max_tokens: int) -> list[str]:
     vocabulary = text.split(" ")
     vocabulary = [w for w in vocabulary if w]
     count = min(words, max_tokens)
-    return [
-        (" " if i else "") + vocabulary[i % len(vocabulary)] for i in range(count)
-    ]
+    return [(" " if i else "") + vocabulary[i % len(vocabulary)] for i in range(count)]
 
 
 def _count_words(request: UpstreamRequest) -> int:
@@ -79,7 +75,6 @@ def create_demo_provider(
     name: str, options: Mapping[str, Any], context: ProviderContext
 ) -> DemoProvider:
     return DemoProvider(name, DemoSettings.model_validate(dict(options)))
-
 
 
 def demo_provider_for(providers: Mapping[str, Any]) -> DemoProvider:

@@ -148,22 +148,28 @@ def upstream_error_for_status(
     if status == 429:
         return UpstreamRateLimited(
             f"The upstream provider '{provider}' is rate limiting the gateway.",
-            provider=provider, status=status, retry_after=retry_after,
+            provider=provider,
+            status=status,
+            retry_after=retry_after,
         )
     if status in (401, 403):
         return UpstreamAuthError(
             f"The upstream provider '{provider}' rejected the gateway's credentials ({status}).",
-            provider=provider, status=status,
+            provider=provider,
+            status=status,
         )
     if status == 404:
         return UpstreamNotFound(
             f"The upstream provider '{provider}' does not know the requested model.",
-            provider=provider, status=status,
+            provider=provider,
+            status=status,
         )
     if status == 529:
         return UpstreamOverloaded(
             f"The upstream provider '{provider}' is overloaded.",
-            provider=provider, status=status, retry_after=retry_after,
+            provider=provider,
+            status=status,
+            retry_after=retry_after,
         )
     if status == 408:
         return UpstreamTimeout(
@@ -172,9 +178,12 @@ def upstream_error_for_status(
     if 400 <= status < 500:
         return UpstreamRejected(
             f"The upstream provider '{provider}' rejected the request ({status}).",
-            provider=provider, status=status,
+            provider=provider,
+            status=status,
         )
     return UpstreamServerError(
         f"The upstream provider '{provider}' failed ({status}).",
-        provider=provider, status=status, retry_after=retry_after,
+        provider=provider,
+        status=status,
+        retry_after=retry_after,
     )

@@ -58,4 +58,3 @@ def find_factory(provider_type: str) -> ProviderFactory:
     raise ValueError(
         f"unknown provider type '{provider_type}' (available: {', '.join(available_types())})"
     )
-

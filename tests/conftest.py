@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient
+
+from gateway.app import create_app
+from gateway.config import GatewayConfig, parse_config
+from tests.fakes.anthropic_server import API_KEY, FakeAnthropic
+from tests.sse_client import StreamResult, read_stream
+
+BASE_CONFIG: dict[str, Any] = {
+    "server": {
+        "keepalive_seconds": 15,
+        "cors": {"allow_origins": ["http://localhost:3000"]},
+        "date_context": {"enabled": True},
+    },
+    "providers": {
+        "anthropic": {
+            "type": "anthropic",
+            "api_key": "${ANTHROPIC_API_KEY}",
+            "base_url": "${ANTHROPIC_BASE_URL}",
+        },
+        "demo": {"type": "demo", "chunk_delay_ms": 0},
+    },
+    "models": {
+        "sonnet": {"provider": "anthropic", "model": "claude-sonnet-4-5-20250929"},
+        "haiku": {"provider": "anthropic", "model": "claude-haiku-4-5-20251001"},
+    },
+    "chains": {"default": {"targets": ["sonnet"]}},
+    "default_chain": "default",
+}
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def build_config(
+    anthropic_url: str = "http://127.0.0.1:9", api_key: str = API_KEY, **overrides: Any
+) -> GatewayConfig:
+    text = yaml.safe_dump(merge(BASE_CONFIG, overrides))
+    env = {"ANTHROPIC_API_KEY": api_key, "ANTHROPIC_BASE_URL": anthropic_url}
+    return parse_config(text, environ=env)
+
+
+@pytest.fixture
+async def fake_anthropic(aiohttp_server: Any) -> FakeAnthropic:
+    fake = FakeAnthropic()
+    server = await aiohttp_server(fake.app)
+    fake.url = str(server.make_url(""))
+    return fake
+
+
+GatewayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+def gateway(aiohttp_client: Any, fake_anthropic: FakeAnthropic) -> GatewayFactory:
+    """Start a gateway in front of the fake Anthropic; keyword arguments override config."""
+
+    async def start(**overrides: Any) -> TestClient[Any, Any]:
+        overrides.setdefault("anthropic_url", fake_anthropic.url)
+        return await aiohttp_client(create_app(build_config(**overrides)))
+
+    return start
+
+
+async def post_stream(
+    client: TestClient[Any, Any], path: str, body: Any, **kwargs: Any
+) -> StreamResult:
+    async with client.post(path, json=body, **kwargs) as response:
+        return await read_stream(response)
+
+
+CHAT = {"messages": [{"role": "user", "content": "What is FastAPI?"}], "max_tokens": 500}
+GENERATE = {"prompt": "Write a haiku about coding", "max_tokens": 100, "temperature": 0.7}

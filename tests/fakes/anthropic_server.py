@@ -1,0 +1,253 @@
+"""A faithful fake of Anthropic's Messages API (streaming), on a real loopback server.
+
+It speaks the wire protocol the official SDK parses: `event:`/`data:` frames in the
+order message_start → content_block_start → ping → content_block_delta* →
+content_block_stop → message_delta → message_stop, and errors as
+`{"type":"error","error":{"type":...,"message":...}}` with Anthropic's headers.
+
+Each request takes the next `Script` from the queue (or the default script), so tests
+say what the upstream does: which status, what text, how fast, and which fault.
+Everything the fake saw is recorded for assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+API_KEY = "sk-ant-test-0123456789abcdef"
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+Fault = Literal["error_event", "drop", "malformed", "stall", "truncate", "thinking"]
+
+
+@dataclass
+class Script:
+    """What the fake does for one request."""
+
+    status: int = 200
+    chunks: list[str] = field(default_factory=lambda: ["Hello", ", ", "world", "!"])
+    first_token_delay: float = 0.0
+    chunk_delay: float = 0.0
+    retry_after: str | None = None
+    message: str = "scripted failure"
+    fault: Fault | None = None
+    fault_after: int = 0  # chunks sent before the fault
+    headers: dict[str, str] = field(default_factory=dict)
+    input_tokens: int = 11
+    stop_reason: str = "end_turn"
+
+
+@dataclass
+class Seen:
+    body: dict[str, Any]
+    headers: dict[str, str]
+    started: float
+    ended: float | None = None
+    cancelled: bool = False  # the client closed the connection mid-stream
+
+
+class FakeAnthropic:
+    def __init__(self) -> None:
+        self.url = ""  # set by the fixture that starts the server
+        self.scripts: deque[Script] = deque()
+        self.default = Script()
+        self.seen: list[Seen] = []
+        self.app = web.Application()
+        self.app.router.add_post("/v1/messages", self._messages)
+
+    def script(self, *scripts: Script) -> None:
+        self.scripts.extend(scripts)
+
+    @property
+    def requests(self) -> int:
+        return len(self.seen)
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        seen = Seen(body=body, headers=dict(request.headers), started=time.monotonic())
+        self.seen.append(seen)
+        script = self.scripts.popleft() if self.scripts else self.default
+        try:
+            return await self._answer(request, body, script)
+        except asyncio.CancelledError:
+            seen.cancelled = True
+            raise
+        finally:
+            seen.ended = time.monotonic()
+
+    async def _answer(
+        self, request: web.Request, body: dict[str, Any], script: Script
+    ) -> web.StreamResponse:
+        if API_KEY not in (request.headers.get("x-api-key"), _bearer(request)):
+            return _error(401, "invalid x-api-key")
+        if "anthropic-version" not in request.headers:
+            return _error(400, "anthropic-version: header is required")
+        problem = _validate(body)
+        if problem:
+            return _error(400, problem)
+        if script.status != 200:
+            headers = dict(script.headers)
+            if script.retry_after is not None:
+                headers["retry-after"] = script.retry_after
+            return _error(script.status, script.message, headers)
+        if not body.get("stream"):
+            return _error(400, "this fake only streams")
+
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "request-id": f"req_{uuid.uuid4().hex[:24]}",
+                "anthropic-ratelimit-requests-limit": "4000",
+                **script.headers,
+            }
+        )
+        await response.prepare(request)
+        send = _Sender(response)
+        await send(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": f"msg_{uuid.uuid4().hex[:24]}",
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [],
+                    "model": body["model"],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": script.input_tokens, "output_tokens": 1},
+                },
+            },
+        )
+        await send(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        )
+        await send("ping", {"type": "ping"})
+        if script.fault == "thinking":
+            await send(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "thinking_delta", "thinking": "hmm"},
+                },
+            )
+        if script.first_token_delay:
+            await asyncio.sleep(script.first_token_delay)
+        for i, chunk in enumerate(script.chunks):
+            if script.fault and script.fault != "thinking" and i == script.fault_after:
+                return await self._fault(request, response, send, script)
+            if i and script.chunk_delay:
+                await asyncio.sleep(script.chunk_delay)
+            await send(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": chunk},
+                },
+            )
+        if script.fault and script.fault != "thinking" and script.fault_after >= len(script.chunks):
+            return await self._fault(request, response, send, script)
+        await send("content_block_stop", {"type": "content_block_stop", "index": 0})
+        await send(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": script.stop_reason, "stop_sequence": None},
+                "usage": {"output_tokens": len(script.chunks)},
+            },
+        )
+        await send("message_stop", {"type": "message_stop"})
+        await response.write_eof()
+        return response
+
+    async def _fault(
+        self, request: web.Request, response: web.StreamResponse, send: _Sender, script: Script
+    ) -> web.StreamResponse:
+        if script.fault == "error_event":
+            await send(
+                "error",
+                {
+                    "type": "error",
+                    "error": {"type": "overloaded_error", "message": "Overloaded"},
+                },
+            )
+            await response.write_eof()
+        elif script.fault == "malformed":
+            await response.write(b'event: content_block_delta\ndata: {"type": "content_bl\n\n')
+            await response.write_eof()
+        elif script.fault == "truncate":
+            await response.write_eof()
+        elif script.fault == "stall":
+            await asyncio.sleep(3600)
+        elif script.fault == "drop":
+            assert request.transport is not None
+            request.transport.abort()
+        return response
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token if scheme == "Bearer" else None
+
+
+class _Sender:
+    def __init__(self, response: web.StreamResponse) -> None:
+        self._response = response
+
+    async def __call__(self, event: str, data: dict[str, Any]) -> None:
+        await self._response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    kind = ERROR_TYPES.get(status, "api_error")
+    return web.json_response(
+        {"type": "error", "error": {"type": kind, "message": message}},
+        status=status,
+        headers={"request-id": f"req_{uuid.uuid4().hex[:24]}", **(headers or {})},
+    )
+
+
+def _validate(body: dict[str, Any]) -> str | None:
+    for key in ("model", "max_tokens", "messages"):
+        if key not in body:
+            return f"{key}: Field required"
+    for key in ("temperature", "top_p", "top_k"):  # as of anthropic-version 2026-10-21
+        if key in body:
+            return f"{key}: sampling parameters are not supported by this API version"
+    messages = body["messages"]
+    if not messages or messages[0]["role"] != "user":
+        return 'messages: first message must use the "user" role'
+    last = messages[-1]
+    if (
+        last["role"] == "assistant"
+        and isinstance(last["content"], str)
+        and (last["content"] != last["content"].rstrip())
+    ):
+        return "messages: final assistant content cannot end with trailing whitespace"
+    return None
