@@ -1,0 +1,78 @@
+"""config.yaml validation: a bad file stops start-up with one message naming key and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.config import ConfigError, load_config, parse_config
+from tests.conftest import BASE_CONFIG, merge
+
+ENV = {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _parse(overrides=None, env=ENV, text=None):
+    text = text if text is not None else yaml.safe_dump(merge(BASE_CONFIG, overrides or {}))
+    return parse_config(text, source="config.yaml", environ=env)
+
+
+def test_shipped_config_is_valid_and_defaults_to_sonnet():
+    config = load_config(REPO / "config.yaml", environ={})
+    sonnet = config.models[config.chains[config.default_chain].targets[0]]
+    assert sonnet.model == "claude-sonnet-4-5-20250929"
+    assert config.server.port == 8080
+    assert config.redis.url == ""
+
+
+def test_variables_and_defaults_are_interpolated():
+    config = load_config(REPO / "config.yaml", environ={"AI_GATEWAY_PORT": "9090"})
+    assert config.server.port == 9090
+    assert config.providers["anthropic"].options()["base_url"] == "https://api.anthropic.com"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"server": {"port": "eighty"}}, "server.port: Input should be a valid integer"),
+        ({"server": {"prot": 1}}, "server.prot: unknown key"),
+        ({"server": {"keepalive_seconds": 0}}, "server.keepalive_seconds: Input should be greater"),
+        ({"server": {"date_context": {"timezone": "Mars/Base"}}}, "unknown time zone 'Mars/Base'"),
+        ({"redis": {"on_error": "maybe"}}, "redis.on_error: Input should be 'fail_open'"),
+        ({"models": {"opus": {"provider": "nowhere", "model": "x"}}}, "models.opus.provider"),
+        ({"chains": {"default": {"targets": ["sonnet", "haikuu"]}}}, "chains.default.targets[1]"),
+        ({"chains": {"default": {"targets": []}}}, "chains.default.targets: List should have"),
+        ({"default_chain": "fast"}, "default_chain: unknown chain 'fast'"),
+        ({"models": {"opus": {"provider": "anthropic"}}}, "models.opus.model: required key"),
+    ],
+)
+def test_bad_values_name_the_key_path(overrides, message):
+    with pytest.raises(ConfigError) as info:
+        _parse(overrides)
+    assert message in str(info.value)
+    assert str(info.value).startswith("config.yaml: ")
+
+
+def test_missing_environment_variable_is_named():
+    with pytest.raises(ConfigError, match=r"providers\.anthropic\.api_key: environment variable "):
+        _parse(env={"ANTHROPIC_BASE_URL": "x"})
+
+
+def test_literal_secret_in_the_file_is_refused():
+    overrides = {"providers": {"anthropic": {"api_key": "sk-ant-literal"}}}
+    with pytest.raises(ConfigError, match="secrets are read from the environment only"):
+        _parse(overrides)
+
+
+def test_invalid_yaml_and_non_mapping_are_reported():
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        _parse(text="server: [unclosed")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        _parse(text="- just a list")
+
+
+def test_unreadable_file_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(tmp_path / "absent.yaml")

@@ -1,0 +1,80 @@
+"""Stream lifecycle: keep-alives, the commit point, and client disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from tests.conftest import CHAT, post_stream
+from tests.fakes.anthropic_server import Script
+
+NO_RETRY = {"chains": {"default": {"targets": ["sonnet"], "retry": {"max_attempts": 1}}}}
+
+
+async def test_keepalive_comments_flow_while_upstream_is_silent(gateway, fake_anthropic):
+    fake_anthropic.script(Script(first_token_delay=0.75))
+    client = await gateway(server={"keepalive_seconds": 0.2})
+    result = await post_stream(client, "/ai/stream/chat", CHAT)
+
+    assert result.status == 200
+    assert result.comments.count("keep-alive") >= 2
+    assert result.raw.startswith(b": keep-alive\n\n")
+    assert result.text == "Hello, world!"
+    result.assert_one_terminal()
+
+
+async def test_failure_after_a_keepalive_is_an_error_event_in_a_200(gateway, fake_anthropic):
+    fake_anthropic.script(Script(first_token_delay=0.5, fault="error_event", fault_after=0))
+    client = await gateway(server={"keepalive_seconds": 0.2}, **NO_RETRY)
+    result = await post_stream(client, "/ai/stream/chat", CHAT)
+
+    assert result.status == 200
+    assert [e["type"] for e in result.events] == ["error"]
+
+
+async def test_client_disconnect_cancels_the_upstream_within_a_second(
+    gateway, fake_anthropic, caplog
+):
+    fake_anthropic.script(Script(fault="stall", fault_after=2))
+    client = await gateway()
+    response = await client.post("/ai/stream/chat", json=CHAT)
+    received = b""
+    while received.count(b'"type":"content"') < 2:
+        received += await response.content.readany()
+    closed_at = time.monotonic()
+    response.close()
+
+    seen = fake_anthropic.seen[-1]
+    while seen.ended is None and time.monotonic() - closed_at < 2:
+        await asyncio.sleep(0.02)
+    assert seen.cancelled
+    assert seen.ended is not None and seen.ended - closed_at < 1.0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_disconnect_while_waiting_for_first_token_cancels_upstream(gateway, fake_anthropic):
+    fake_anthropic.script(Script(first_token_delay=30))
+    client = await gateway()
+    task = asyncio.create_task(client.post("/ai/stream/chat", json=CHAT))
+    while not fake_anthropic.seen:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    task.cancel()
+    closed_at = time.monotonic()
+    seen = fake_anthropic.seen[-1]
+    while seen.ended is None and time.monotonic() - closed_at < 2:
+        await asyncio.sleep(0.02)
+    assert seen.cancelled
+    assert seen.ended is not None and seen.ended - closed_at < 1.0
+
+
+async def test_many_concurrent_streams_each_end_once(gateway, fake_anthropic):
+    fake_anthropic.default = Script(chunks=["a"] * 20, chunk_delay=0.001)
+    client = await gateway()
+    results = await asyncio.gather(
+        *(post_stream(client, "/ai/stream/chat", CHAT) for _ in range(40))
+    )
+    for result in results:
+        result.assert_one_terminal()
+        assert result.text == "a" * 20
