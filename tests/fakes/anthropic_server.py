@@ -62,6 +62,7 @@ class Seen:
     started: float
     ended: float | None = None
     cancelled: bool = False  # the client closed the connection mid-stream
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class FakeAnthropic:
@@ -70,6 +71,7 @@ class FakeAnthropic:
         self.scripts: deque[Script] = deque()
         self.default = Script()
         self.seen: list[Seen] = []
+        self.arrived = asyncio.Event()  # set at each request; tests clear it to wait again
         self.app = web.Application()
         self.app.router.add_post("/v1/messages", self._messages)
 
@@ -84,6 +86,7 @@ class FakeAnthropic:
         body = await request.json()
         seen = Seen(body=body, headers=dict(request.headers), started=time.monotonic())
         self.seen.append(seen)
+        self.arrived.set()
         script = self.scripts.popleft() if self.scripts else self.default
         try:
             return await self._answer(request, body, script)
@@ -92,6 +95,7 @@ class FakeAnthropic:
             raise
         finally:
             seen.ended = time.monotonic()
+            seen.finished.set()
 
     async def _answer(
         self, request: web.Request, body: dict[str, Any], script: Script

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
 
 from gateway.cli import hash_api_key, main
+from tests.process import running_gateway
 from tests.sse_client import read_stream
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,41 +42,17 @@ def test_hash_key_prints_sha256_form(capsys):
     assert out == "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_serve_with_shipped_config_and_no_key_streams_the_demo():
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "REDIS_URL")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(f"{base}/ai/stream/health") as response:
-                        health = await response.json()
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-            assert health["mode"] == "demo"
-            body = {"prompt": "Write a haiku about coding", "max_tokens": 100, "temperature": 0.7}
-            async with session.post(f"{base}/ai/stream/generate", json=body) as response:
-                result = await read_stream(response)
-        assert len(result.chunks) > 5  # arrived in steps, not at once
-        result.assert_one_terminal()
-        assert result.last["model"] == "demo"
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=10)[0].decode()
+    async with running_gateway() as gateway, aiohttp.ClientSession() as session:
+        async with session.get(f"{gateway.url}/ai/stream/health") as response:
+            health = await response.json()
+        body = {"prompt": "Write a haiku about coding", "max_tokens": 100, "temperature": 0.7}
+        async with session.post(f"{gateway.url}/ai/stream/generate", json=body) as response:
+            result = await read_stream(response)
+    output = "".join(gateway.output)
+    assert health["mode"] == "demo"
+    assert len(result.chunks) > 5  # arrived in steps, not at once
+    result.assert_one_terminal()
+    assert result.last["model"] == "demo"
     assert "demo mode" in output
     assert "Traceback" not in output

@@ -46,8 +46,7 @@ async def test_client_disconnect_cancels_the_upstream_within_a_second(
     response.close()
 
     seen = fake_anthropic.seen[-1]
-    while seen.ended is None and time.monotonic() - closed_at < 2:
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(seen.finished.wait(), 2)
     assert seen.cancelled
     assert seen.ended is not None and seen.ended - closed_at < 1.0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -57,14 +56,12 @@ async def test_disconnect_while_waiting_for_first_token_cancels_upstream(gateway
     fake_anthropic.script(Script(first_token_delay=30))
     client = await gateway()
     task = asyncio.create_task(client.post("/ai/stream/chat", json=CHAT))
-    while not fake_anthropic.seen:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(fake_anthropic.arrived.wait(), 2)
     await asyncio.sleep(0.1)
     task.cancel()
     closed_at = time.monotonic()
     seen = fake_anthropic.seen[-1]
-    while seen.ended is None and time.monotonic() - closed_at < 2:
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(seen.finished.wait(), 2)
     assert seen.cancelled
     assert seen.ended is not None and seen.ended - closed_at < 1.0
 
