@@ -20,8 +20,12 @@ from gateway.routes import add_routes
 from gateway.routing import Router
 from gateway.sse import Redactor
 from gateway.state import STATE, GatewayState
-from policies.base import compose
+from policies.base import Step, compose
+from policies.circuit_breaker import CircuitBreaker
 from policies.date_context import DateContext
+from policies.fallback import Fallback
+from policies.retry import Retry
+from policies.timeouts import Timeouts
 from providers.base import Provider
 from providers.demo import demo_provider_for
 from providers.registry import ProviderContext, find_factory
@@ -75,15 +79,30 @@ async def check_providers(config: GatewayConfig) -> None:
 def build_state(config: GatewayConfig, providers: dict[str, Provider]) -> GatewayState:
     demo_mode = not any(p.has_credentials for p in providers.values())
     demo = demo_provider_for(providers) if demo_mode else None
-    steps = []
-    if config.server.date_context.enabled:
-        steps.append(DateContext(config.server.date_context.timezone))
+    breaker = CircuitBreaker()
+    built = (build_step(name, config, breaker) for name in config.policies)
+    steps = [step for step in built if step is not None]
     return GatewayState(
         config=config,
         router=Router(config, providers, demo),
         chain=compose(steps),
         redact=Redactor(config.secrets()),
+        breaker=breaker,
     )
+
+
+def build_step(name: str, config: GatewayConfig, breaker: CircuitBreaker) -> Step | None:
+    """The policy step that `policies:` names, configured; None when switched off."""
+    if name == "date_context":
+        settings = config.server.date_context
+        return DateContext(settings.timezone) if settings.enabled else None
+    steps: dict[str, Step] = {
+        "fallback": Fallback(),
+        "retry": Retry(),
+        "circuit_breaker": breaker,
+        "timeouts": Timeouts(),
+    }
+    return steps[name]
 
 
 def announce(state: GatewayState) -> None:

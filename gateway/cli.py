@@ -63,7 +63,7 @@ def describe(config: GatewayConfig) -> str:
     return (
         f"config OK: {len(config.providers)} providers, {len(config.models)} models, "
         f"{len(config.chains)} chains; default chain '{config.default_chain}' "
-        f"→ {' → '.join(chain.targets)}"
+        f"→ {' → '.join(t.model for t in chain.target_configs())}"
     )
 
 

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from policies.settings import BreakerSettings, RetrySettings, TimeoutSettings
+
 DEFAULT_CONFIG_PATH = "config.yaml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_KEYS = {"api_key", "admin_key"}
@@ -84,26 +86,36 @@ class ModelConfig(_Strict):
     model: str
 
 
-class RetryConfig(_Strict):
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    initial_backoff_ms: float = Field(default=200, ge=0)
-    max_backoff_ms: float = Field(default=5000, ge=0)
-    max_retry_after_s: float = Field(default=10, ge=0)
-    deadline_s: float = Field(default=60, gt=0)
+class TargetConfig(_Strict):
+    """A chain target with its own settings; keys given here override the chain's."""
 
-
-class TimeoutsConfig(_Strict):
-    connect_s: float = Field(default=5, gt=0)
-    first_token_s: float = Field(default=30, gt=0)
-    idle_s: float = Field(default=30, gt=0)
-    total_s: float = Field(default=600, gt=0)
+    model: str
+    retry: dict[str, Any] = Field(default_factory=dict)
+    timeouts: dict[str, Any] = Field(default_factory=dict)
+    circuit_breaker: dict[str, Any] = Field(default_factory=dict)
 
 
 class ChainConfig(_Strict):
-    targets: list[str] = Field(min_length=1)
-    retry: RetryConfig = Field(default_factory=RetryConfig)
-    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    targets: list[str | TargetConfig] = Field(min_length=1)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    circuit_breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     on_stream_failure: Literal["terminate", "continue"] = "terminate"
+
+    def target_configs(self) -> list[TargetConfig]:
+        return [t if isinstance(t, TargetConfig) else TargetConfig(model=t) for t in self.targets]
+
+    def settings_for(
+        self, target: TargetConfig
+    ) -> tuple[RetrySettings, TimeoutSettings, BreakerSettings]:
+        """The chain's settings with the target's overrides; raises ValidationError."""
+        return (
+            RetrySettings.model_validate({**self.retry.model_dump(), **target.retry}),
+            TimeoutSettings.model_validate({**self.timeouts.model_dump(), **target.timeouts}),
+            BreakerSettings.model_validate(
+                {**self.circuit_breaker.model_dump(), **target.circuit_breaker}
+            ),
+        )
 
 
 class AuthConfig(_Strict):
@@ -126,6 +138,9 @@ class TenantConfig(_Strict):
     limits: TenantLimits = Field(default_factory=TenantLimits)
 
 
+POLICY_STEPS = ("date_context", "fallback", "retry", "circuit_breaker", "timeouts")
+
+
 class GatewayConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
@@ -133,6 +148,18 @@ class GatewayConfig(_Strict):
     models: dict[str, ModelConfig]
     chains: dict[str, ChainConfig]
     default_chain: str = "default"
+    policies: list[Literal[POLICY_STEPS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(POLICY_STEPS),
+        description="the steps around each upstream call, outermost first",
+    )
+
+    @field_validator("policies")
+    @classmethod
+    def _each_step_once(cls, steps: list[str]) -> list[str]:
+        if len(set(steps)) != len(steps):
+            raise ValueError("each step may appear once")
+        return steps
+
     auth: AuthConfig = Field(default_factory=AuthConfig)
     tenants: list[TenantConfig] = Field(default_factory=list)
 
@@ -246,12 +273,23 @@ def _cross_reference_problems(config: GatewayConfig) -> list[str]:
                 f"(defined: {', '.join(config.providers) or 'none'})"
             )
     for name, chain in config.chains.items():
-        for i, target in enumerate(chain.targets):
-            if target not in config.models:
+        for i, target in enumerate(chain.target_configs()):
+            if target.model not in config.models:
                 problems.append(
-                    f"chains.{name}.targets[{i}]: unknown model alias '{target}' "
+                    f"chains.{name}.targets[{i}]: unknown model alias '{target.model}' "
                     f"(defined: {', '.join(config.models) or 'none'})"
                 )
+            sections: list[tuple[str, type[BaseModel], BaseModel, dict[str, Any]]] = [
+                ("retry", RetrySettings, chain.retry, target.retry),
+                ("timeouts", TimeoutSettings, chain.timeouts, target.timeouts),
+                ("circuit_breaker", BreakerSettings, chain.circuit_breaker, target.circuit_breaker),
+            ]
+            for section, settings, base, override in sections:
+                try:
+                    settings.model_validate({**base.model_dump(), **override})
+                except ValidationError as exc:
+                    where = f"chains.{name}.targets[{i}].{section}"
+                    problems.append(f"{where}.{describe_validation_error(exc)}")
     if config.default_chain not in config.chains:
         problems.append(
             f"default_chain: unknown chain '{config.default_chain}' "

@@ -49,12 +49,12 @@ async def stream(
     try:
         data = await read_json(request)
         body = parse_body(body_model, data, state.config.server.max_tokens_limit)
-        route = state.router.resolve(body.model)
+        chain = state.router.resolve(body.model)
     except GatewayError as error:
         log.info("%s %s rejected %d: %s", request_id, request.path, error.client_status, error.code)
         return error_response(error, request_id, state.redact, headers)
 
-    call = Call(request=body.to_upstream(), targets=route.targets)
+    call = Call.start(body.to_upstream(), chain)
     response, outcome = await write_stream(
         request,
         state.chain(call),
@@ -62,7 +62,7 @@ async def stream(
         keepalive_s=state.config.server.keepalive_seconds,
         redact=state.redact,
         headers=headers,
-        done_extra=lambda: _models_tried(call),
+        done_extra=lambda: _chain_report(call),
     )
     log.info(
         "%s %s %s %d model=%s in=%d out=%d %.0fms",
@@ -89,6 +89,7 @@ async def health(request: web.Request) -> web.Response:
             "mode": "demo" if state.router.demo_mode else "live",
             "default_chain": state.router.default_chain,
             "models": state.router.names,
+            "targets": state.breaker.snapshot(),
         }
     )
 
@@ -114,9 +115,16 @@ def request_id_of(request: web.Request) -> str:
     return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def _models_tried(call: Call) -> dict[str, Any]:
-    tried = call.stats.models_tried
-    return {"models_tried": tried} if len(tried) > 1 else {}
+def _chain_report(call: Call) -> dict[str, Any]:
+    """Extra `done` keys when the answer took more than one model or attempt."""
+    stats, report = call.stats, dict[str, Any]()
+    if len(stats.models_tried) > 1:
+        report["models_tried"] = stats.models_tried
+    if len(stats.models_used) > 1:
+        report["models_used"] = stats.models_used
+    if stats.retries:
+        report["retries"] = stats.retries
+    return report
 
 
 def _state(request: web.Request) -> GatewayState:

@@ -1,26 +1,20 @@
-"""Which targets serve a request: chains and model aliases from config, and demo mode.
+"""Which chain serves a request: chains and model aliases from config, and demo mode.
 
 A request's optional `model` names a chain or a model alias; without one, the default
-chain serves.  Demo mode (no configured provider has credentials) resolves every name
-to the demo provider, so a fresh install streams without a key.
+chain serves.  An alias used on its own is a one-target chain with the default chain's
+settings.  Demo mode (no configured provider has credentials) resolves every name to the
+demo provider, so a fresh install streams without a key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from gateway.config import GatewayConfig
-from policies.base import Target
+from gateway.config import ChainConfig, GatewayConfig, TargetConfig
+from policies.base import Chain, Target
 from providers.base import Provider
 from providers.demo import DEMO_MODEL
 from providers.errors import InvalidRequest
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    chain: str
-    targets: tuple[Target, ...]
 
 
 class Router:
@@ -29,31 +23,53 @@ class Router:
     ) -> None:
         self.demo_mode = demo is not None
         self.default_chain = config.default_chain
-        targets = {
-            alias: Target(alias, providers[m.provider], m.model)
-            for alias, m in config.models.items()
-        }
-        self._routes: dict[str, Route] = {}
-        for alias, target in targets.items():
-            self._routes[alias] = Route(alias, (target,))
+        self._chains: dict[str, Chain] = {}
+        default = config.chains[config.default_chain]
+        for alias in config.models:
+            self._chains[alias] = _chain(
+                alias, default, [TargetConfig(model=alias)], config, providers
+            )
         for name, chain in config.chains.items():
-            self._routes[name] = Route(name, tuple(targets[t] for t in chain.targets))
+            self._chains[name] = _chain(name, chain, chain.target_configs(), config, providers)
         if demo is not None:
             demo_target = (Target("demo", demo, DEMO_MODEL),)
-            self._routes = {name: Route(name, demo_target) for name in self._routes}
+            self._chains = {
+                name: Chain(name, demo_target, chain.deadline_s)
+                for name, chain in self._chains.items()
+            }
 
     @property
     def names(self) -> list[str]:
-        return sorted(self._routes)
+        return sorted(self._chains)
+
+    def chains(self) -> list[Chain]:
+        return list(self._chains.values())
 
     def primary_model(self) -> str:
-        return self._routes[self.default_chain].targets[0].model
+        return self._chains[self.default_chain].targets[0].model
 
-    def resolve(self, name: str | None) -> Route:
-        route = self._routes.get(name or self.default_chain)
-        if route is None:
+    def resolve(self, name: str | None) -> Chain:
+        chain = self._chains.get(name or self.default_chain)
+        if chain is None:
             raise InvalidRequest(
                 f"Unknown model '{name}'. Valid names: {', '.join(self.names)}.",
                 code="unknown_model",
             )
-        return route
+        return chain
+
+
+def _chain(
+    name: str,
+    chain: ChainConfig,
+    targets: list[TargetConfig],
+    config: GatewayConfig,
+    providers: Mapping[str, Provider],
+) -> Chain:
+    resolved = []
+    for target in targets:
+        model = config.models[target.model]
+        retry, timeouts, breaker = chain.settings_for(target)
+        resolved.append(
+            Target(target.model, providers[model.provider], model.model, retry, timeouts, breaker)
+        )
+    return Chain(name, tuple(resolved), chain.retry.deadline_s, chain.on_stream_failure)

@@ -10,6 +10,7 @@ from gateway.config import GatewayConfig
 from gateway.routing import Router
 from gateway.sse import Redactor
 from policies.base import Handler
+from policies.circuit_breaker import CircuitBreaker
 
 
 @dataclass(slots=True)
@@ -18,6 +19,7 @@ class GatewayState:
     router: Router
     chain: Handler
     redact: Redactor
+    breaker: CircuitBreaker
 
 
 STATE = web.AppKey("state", GatewayState)

@@ -5,19 +5,22 @@ like an Envoy filter or an aiohttp middleware, so a step can rewrite the request
 (date context), call the rest several times (retry, fallback), or stop the chain
 (circuit breaker).  The innermost handler calls the chosen target's provider.
 
-Contract between steps: a step may call `call_next` again only if the previous call
-has not yielded a `TextDelta` yet (the commit point: text that reached the client
-cannot be taken back).  A step never reaches into another step's state; the only shared
-thing is the `Call`, whose `stats` record what happened for the gateway to report.
+Contract between steps: a step may call `call_next` again only while the previous call
+has not yielded a `TextDelta` (the commit point: text that reached the client cannot be
+taken back; mid-stream continuation is the one, opt-in, exception and it only appends).
+A step never reaches into another step's state; the only shared thing is the `Call`,
+whose `stats` record what happened for the gateway to report.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Literal, Protocol
 
-from providers.base import Delta, Provider, UpstreamRequest
+from policies.settings import BreakerSettings, RetrySettings, TimeoutSettings
+from providers.base import Delta, Provider, UpstreamRequest, Usage
 from providers.errors import GatewayError
 
 
@@ -28,6 +31,24 @@ class Target:
     alias: str
     provider: Provider
     model: str
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+
+    @property
+    def key(self) -> str:
+        """Identity of the upstream (shared by every chain that names it)."""
+        return f"{self.provider.name}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """An ordered list of targets and the settings that span them."""
+
+    name: str
+    targets: tuple[Target, ...]
+    deadline_s: float = 60.0
+    on_stream_failure: Literal["terminate", "continue"] = "terminate"
 
 
 @dataclass(slots=True)
@@ -37,16 +58,28 @@ class CallStats:
     attempts: int = 0
     retries: int = 0
     fallbacks: int = 0
+    continuations: int = 0
     models_tried: list[str] = field(default_factory=list)
+    models_used: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
     errors: list[GatewayError] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
     request: UpstreamRequest
-    targets: tuple[Target, ...]
+    chain: Chain
     target: Target | None = None
+    deadline: float = field(default_factory=lambda: time.monotonic() + 3600)
     stats: CallStats = field(default_factory=CallStats)
+
+    @classmethod
+    def start(cls, request: UpstreamRequest, chain: Chain) -> Call:
+        return cls(request=request, chain=chain, deadline=time.monotonic() + chain.deadline_s)
+
+    @property
+    def current_target(self) -> Target:
+        return self.target if self.target is not None else self.chain.targets[0]
 
     def with_request(self, request: UpstreamRequest) -> Call:
         return replace(self, request=request)
@@ -55,19 +88,20 @@ class Call:
         return replace(self, target=target)
 
 
-Handler = Callable[[Call], AsyncIterator[Delta]]
+Handler = Callable[[Call], AsyncGenerator[Delta, None]]
 
 
 class Step(Protocol):
-    def __call__(self, call: Call, call_next: Handler) -> AsyncIterator[Delta]: ...
+    def __call__(self, call: Call, call_next: Handler) -> AsyncGenerator[Delta, None]: ...
 
 
-def call_provider(call: Call) -> AsyncIterator[Delta]:
+def call_provider(call: Call) -> AsyncGenerator[Delta, None]:
     """The innermost handler: one attempt at the call's chosen target."""
-    target = call.target if call.target is not None else call.targets[0]
+    target = call.current_target
     call.stats.attempts += 1
-    call.stats.models_tried.append(target.model)
-    return target.provider.stream(call.request, target.model)
+    if target.model not in call.stats.models_tried:
+        call.stats.models_tried.append(target.model)
+    return target.provider.stream(call.request, target.model, target.timeouts.connect_s)
 
 
 def compose(steps: Sequence[Step], innermost: Handler = call_provider) -> Handler:
@@ -79,7 +113,7 @@ def compose(steps: Sequence[Step], innermost: Handler = call_provider) -> Handle
 
 
 def _bind(step: Step, call_next: Handler) -> Handler:
-    def handler(call: Call) -> AsyncIterator[Delta]:
+    def handler(call: Call) -> AsyncGenerator[Delta, None]:
         return step(call, call_next)
 
     return handler

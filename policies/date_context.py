@@ -6,7 +6,7 @@ Models do not know today's date; answers about "now" go wrong without it.  On by
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -29,6 +29,6 @@ class DateContext:
         self._zone = ZoneInfo(timezone)
         self._clock = clock or (lambda zone: datetime.now(zone))
 
-    def __call__(self, call: Call, call_next: Handler) -> AsyncIterator[Delta]:
+    def __call__(self, call: Call, call_next: Handler) -> AsyncGenerator[Delta, None]:
         system = add_date_context(call.request.system, self._clock(self._zone))
         return call_next(call.with_request(replace(call.request, system=system)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import anthropic
@@ -38,9 +38,8 @@ class AnthropicSettings(BaseModel):
 
     api_key: str = ""
     base_url: str = "https://api.anthropic.com"
-    connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=600.0, gt=0)
-    max_connections: int = Field(default=1000, ge=1)
+    max_connections: int = Field(default=1000, ge=1, description="open streams at once")
 
 
 # --- client -----------------------------------------------------------------------------
@@ -50,29 +49,42 @@ class AnthropicProvider:
     def __init__(self, name: str, settings: AnthropicSettings) -> None:
         self.name = name
         self._has_key = bool(settings.api_key)
+        self._read_timeout_s = settings.read_timeout_s
         self._client = anthropic.AsyncAnthropic(
             api_key=settings.api_key or "missing",
             base_url=settings.base_url,
             max_retries=0,
-            timeout=httpx2.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+            http_client=anthropic.DefaultAsyncHttpxClient(
+                limits=httpx2.Limits(
+                    max_connections=settings.max_connections, max_keepalive_connections=100
+                ),
+            ),
         )
 
     @property
     def has_credentials(self) -> bool:
         return self._has_key
 
-    async def stream(self, request: UpstreamRequest, model: str) -> AsyncIterator[Delta]:
+    async def stream(
+        self, request: UpstreamRequest, model: str, connect_timeout_s: float = 5.0
+    ) -> AsyncGenerator[Delta, None]:
+        usage = Usage()
         try:
             events = await self._client.messages.create(
-                model=model, stream=True, **to_anthropic_params(request)
+                model=model,
+                stream=True,
+                timeout=httpx2.Timeout(self._read_timeout_s, connect=connect_timeout_s),
+                **to_anthropic_params(request),
             )
             async with events:
-                async for delta in from_anthropic_events(events, model):
+                async for delta in from_anthropic_events(events, model, usage):
                     yield delta
-        except UpstreamError:
-            raise
         except Exception as exc:
-            raise map_anthropic_error(exc, self.name) from None
+            error = exc if isinstance(exc, UpstreamError) else map_anthropic_error(exc, self.name)
+            error.provider = self.name
+            if usage.input_tokens:
+                error.usage = usage
+            raise error from None
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -104,15 +116,24 @@ def to_anthropic_params(request: UpstreamRequest) -> dict[str, Any]:
 # --- stream transform -------------------------------------------------------------------
 
 
-async def from_anthropic_events(events: AsyncIterator[Any], model: str) -> AsyncIterator[Delta]:
-    """Messages stream events → deltas.  Unknown event and delta types are skipped."""
-    usage = Usage()
+async def from_anthropic_events(
+    events: AsyncIterator[Any], model: str, usage: Usage
+) -> AsyncGenerator[Delta, None]:
+    """Messages stream events → deltas.  Unknown event and delta types are skipped.
+
+    `usage` is kept current as the stream goes, so that a stream that fails midway can
+    still be accounted for (output tokens are estimated from the text until the
+    upstream reports them).
+    """
     stop_reason: str | None = None
     served_model = model
+    streamed_chars = 0
     async for event in events:
         kind = event.type
         if kind == "content_block_delta":
             if event.delta.type == "text_delta":
+                streamed_chars += len(event.delta.text)
+                usage.output_tokens = max(usage.output_tokens, -(-streamed_chars // 4))
                 yield TextDelta(event.delta.text)
         elif kind == "message_start":
             served_model = event.message.model or model

@@ -8,7 +8,7 @@ Cancelling the iteration (client gone, deadline hit) must close the upstream con
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -75,8 +75,14 @@ class Provider(Protocol):
         """False when the provider could only fail for want of a key (demo mode decides on it)."""
         ...
 
-    def stream(self, request: UpstreamRequest, model: str) -> AsyncIterator[Delta]:
-        """Stream one answer from `model`; raise `UpstreamError` subclasses on failure."""
+    def stream(
+        self, request: UpstreamRequest, model: str, connect_timeout_s: float
+    ) -> AsyncGenerator[Delta, None]:
+        """Stream one answer from `model`; raise `UpstreamError` subclasses on failure.
+
+        An async generator (so that `aclose()` cancels the upstream request);
+        `connect_timeout_s` bounds opening the connection; the policy chain bounds the rest.
+        """
         ...
 
     async def aclose(self) -> None:

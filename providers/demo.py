@@ -7,7 +7,7 @@ identical text, in word-sized chunks, `chunk_delay_ms` apart.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,7 +34,9 @@ class DemoProvider:
     def has_credentials(self) -> bool:
         return False
 
-    async def stream(self, request: UpstreamRequest, model: str) -> AsyncIterator[Delta]:
+    async def stream(
+        self, request: UpstreamRequest, model: str, connect_timeout_s: float = 5.0
+    ) -> AsyncGenerator[Delta, None]:
         prompt = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         chunks = demo_answer_chunks(prompt, self._settings.words, request.max_tokens)
         delay = self._settings.chunk_delay_ms / 1000

@@ -17,6 +17,7 @@
         ├── UpstreamProtocolError   a malformed frame → 502, retryable
         ├── UpstreamAuthError       401/403 upstream → 502, next target may help
         ├── UpstreamNotFound        404 upstream (model unknown) → 502, next target may help
+        ├── TargetCoolingDown       the circuit breaker skips the target → 503, next target
         └── UpstreamRejected        400/413 upstream: the request itself → 400, final
 
 `retryable` says whether trying the same target again may succeed; `fallback` says
@@ -27,6 +28,8 @@ from an upstream body, so they cannot carry an upstream key.
 """
 
 from __future__ import annotations
+
+from providers.base import Usage
 
 
 class GatewayError(Exception):
@@ -91,10 +94,12 @@ class UpstreamError(GatewayError):
         provider: str = "",
         status: int | None = None,
         retry_after: float | None = None,
+        usage: Usage | None = None,
     ) -> None:
         super().__init__(message, retry_after=retry_after)
         self.provider = provider
         self.status = status
+        self.usage = usage  # what a stream that failed midway had used, when known
 
 
 class UpstreamRateLimited(UpstreamError):
@@ -131,6 +136,12 @@ class UpstreamAuthError(UpstreamError):
 
 class UpstreamNotFound(UpstreamError):
     code = "upstream_model_not_found"
+    retryable = False
+
+
+class TargetCoolingDown(UpstreamError):
+    code = "target_cooling_down"
+    client_status = 503
     retryable = False
 
 

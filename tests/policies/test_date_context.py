@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from policies.base import Call, compose
+from policies.base import Call, Chain, compose
 from policies.date_context import DateContext, add_date_context
 from providers.base import Message, StreamEnd, UpstreamRequest
 from tests.conftest import CHAT, post_stream
@@ -30,7 +30,7 @@ async def test_step_rewrites_the_request_seen_by_the_rest_of_the_chain():
 
     step = DateContext("Europe/Paris", clock=lambda zone: FIXED.astimezone(zone))
     request = UpstreamRequest(messages=(Message("user", "hi"),), max_tokens=5)
-    _ = [d async for d in compose([step], innermost)(Call(request=request, targets=()))]
+    _ = [d async for d in compose([step], innermost)(Call.start(request, Chain("c", ())))]
     assert seen[0].system == "Current date and time: Tuesday, 24 November 2026, 21:53 CET."
 
 

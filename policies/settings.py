@@ -1,0 +1,32 @@
+"""Settings of the resilience steps, as config.yaml spells them (defaults live here)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetrySettings(_Settings):
+    max_attempts: int = Field(default=3, ge=1, le=20, description="attempts per target")
+    initial_backoff_ms: float = Field(default=200, ge=0)
+    max_backoff_ms: float = Field(default=5000, ge=0)
+    max_retry_after_s: float = Field(
+        default=10, ge=0, description="an upstream Retry-After longer than this falls over instead"
+    )
+    deadline_s: float = Field(default=60, gt=0, description="one deadline for the whole request")
+
+
+class TimeoutSettings(_Settings):
+    connect_s: float = Field(default=5, gt=0)
+    first_token_s: float = Field(default=30, gt=0)
+    idle_s: float = Field(default=30, gt=0)
+    total_s: float = Field(default=600, gt=0)
+
+
+class BreakerSettings(_Settings):
+    failure_threshold: int = Field(default=5, ge=1, description="failures within window_s")
+    window_s: float = Field(default=30, gt=0)
+    cooldown_s: float = Field(default=30, gt=0)
