@@ -79,12 +79,14 @@ async def check_providers(config: GatewayConfig) -> None:
 def build_state(config: GatewayConfig, providers: dict[str, Provider]) -> GatewayState:
     demo_mode = not any(p.has_credentials for p in providers.values())
     demo = demo_provider_for(providers) if demo_mode else None
+    router = Router(config, providers, demo)
     breaker = CircuitBreaker()
+    breaker.watch(target for chain in router.chains() for target in chain.targets)
     built = (build_step(name, config, breaker) for name in config.policies)
     steps = [step for step in built if step is not None]
     return GatewayState(
         config=config,
-        router=Router(config, providers, demo),
+        router=router,
         chain=compose(steps),
         redact=Redactor(config.secrets()),
         breaker=breaker,

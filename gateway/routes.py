@@ -16,7 +16,7 @@ from aiohttp import web
 from gateway.schemas import ChatBody, GenerateBody, parse_body
 from gateway.sse import error_response
 from gateway.state import STATE, GatewayState
-from gateway.streaming import write_stream
+from gateway.streaming import StreamOutcome, write_stream
 from policies.base import Call
 from providers.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -55,27 +55,31 @@ async def stream(
         return error_response(error, request_id, state.redact, headers)
 
     call = Call.start(body.to_upstream(), chain)
-    response, outcome = await write_stream(
-        request,
-        state.chain(call),
-        request_id=request_id,
-        keepalive_s=state.config.server.keepalive_seconds,
-        redact=state.redact,
-        headers=headers,
-        done_extra=lambda: _chain_report(call),
-    )
-    log.info(
-        "%s %s %s %d model=%s in=%d out=%d %.0fms",
-        request_id,
-        request.path,
-        outcome.outcome,
-        outcome.status,
-        outcome.model,
-        outcome.usage.input_tokens,
-        outcome.usage.output_tokens,
-        (time.monotonic() - started) * 1000,
-    )
-    return response
+    outcome = StreamOutcome()
+    try:
+        return await write_stream(
+            request,
+            state.chain(call),
+            outcome,
+            request_id=request_id,
+            keepalive_s=state.config.server.keepalive_seconds,
+            redact=state.redact,
+            headers=headers,
+            done_extra=lambda: _chain_report(call),
+        )
+    finally:
+        state.counters.record(call.stats)
+        log.info(
+            "%s %s %s %d model=%s in=%d out=%d %.0fms",
+            request_id,
+            request.path,
+            outcome.outcome,
+            outcome.status,
+            outcome.model,
+            outcome.usage.input_tokens,
+            outcome.usage.output_tokens,
+            (time.monotonic() - started) * 1000,
+        )
 
 
 async def health(request: web.Request) -> web.Response:

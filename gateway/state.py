@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -11,6 +11,7 @@ from gateway.routing import Router
 from gateway.sse import Redactor
 from policies.base import Handler
 from policies.circuit_breaker import CircuitBreaker
+from policies.counters import ResilienceCounters
 
 
 @dataclass(slots=True)
@@ -20,6 +21,7 @@ class GatewayState:
     chain: Handler
     redact: Redactor
     breaker: CircuitBreaker
+    counters: ResilienceCounters = field(default_factory=ResilienceCounters)
 
 
 STATE = web.AppKey("state", GatewayState)

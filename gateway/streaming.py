@@ -43,7 +43,7 @@ class StreamOutcome:
     """How one stream ended, for logs, metrics and accounting."""
 
     status: int = 200
-    outcome: str = "ok"  # ok | error | client_disconnected
+    outcome: str = "pending"  # ok | error | client_disconnected
     model: str | None = None
     usage: Usage = field(default_factory=Usage)
     error: GatewayError | None = None
@@ -58,14 +58,15 @@ class InternalError(GatewayError):
 async def write_stream(
     request: web.Request,
     deltas: AsyncIterator[Delta],
+    outcome: StreamOutcome,
     *,
     request_id: str,
     keepalive_s: float,
     redact: Redactor,
     headers: dict[str, str],
     done_extra: Callable[[], dict[str, Any]] | None = None,
-) -> tuple[web.StreamResponse, StreamOutcome]:
-    outcome = StreamOutcome()
+) -> web.StreamResponse:
+    """Stream `deltas` to the client; `outcome` is filled in as the stream goes."""
     queue: asyncio.Queue[Delta | GatewayError] = asyncio.Queue(_QUEUE_SIZE)
     reader = asyncio.create_task(_read_upstream(deltas, queue))
     response: web.StreamResponse | None = None
@@ -93,7 +94,7 @@ async def write_stream(
                 response = response or await commit()
                 await response.write(content_frame(item.text))
             elif isinstance(item, StreamEnd):
-                outcome.model, outcome.usage = item.model, item.usage
+                outcome.outcome, outcome.model, outcome.usage = "ok", item.model, item.usage
                 response = response or await commit()
                 await response.write(
                     frame(_done_event(item, request_id, done_extra() if done_extra else None))
@@ -104,11 +105,11 @@ async def write_stream(
                 event = error_event(item, request_id, redact)
                 if response is None:
                     outcome.status = item.client_status
-                    return error_response(item, request_id, redact, headers), outcome
+                    return error_response(item, request_id, redact, headers)
                 await response.write(frame(event))
                 break
         await response.write_eof()
-        return response, outcome
+        return response
     except (asyncio.CancelledError, ConnectionResetError):
         outcome.outcome = "client_disconnected"
         raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -56,6 +56,11 @@ class CircuitBreaker:
         finally:
             if probe:
                 circuit.probing = False
+
+    def watch(self, targets: Iterable[Target]) -> None:
+        """Show these targets in `snapshot()` before their first request."""
+        for target in targets:
+            self._circuits.setdefault(target.key, _Circuit())
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Per-target state for the health endpoint."""

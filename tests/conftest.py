@@ -47,10 +47,13 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_config(
-    anthropic_url: str = "http://127.0.0.1:9", api_key: str = API_KEY, **overrides: Any
+    anthropic_url: str = "http://127.0.0.1:9",
+    api_key: str = API_KEY,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
 ) -> GatewayConfig:
     text = yaml.safe_dump(merge(BASE_CONFIG, overrides))
-    env = {"ANTHROPIC_API_KEY": api_key, "ANTHROPIC_BASE_URL": anthropic_url}
+    env = {"ANTHROPIC_API_KEY": api_key, "ANTHROPIC_BASE_URL": anthropic_url, **(env or {})}
     return parse_config(text, environ=env)
 
 
