@@ -255,3 +255,23 @@ async def test_circuit_breaker_skips_a_failing_target_then_probes_it(gateway, fa
     async with client.get("/ai/stream/health") as response:
         targets = (await response.json())["targets"]
     assert targets[f"anthropic/{SONNET}"]["state"] == "closed"
+
+
+async def test_malformed_frame_before_first_token_retries_the_same_target(gateway, fake_anthropic):
+    fake_anthropic.script(Script(fault="malformed", fault_after=0), Script())
+    client = await gateway(**chain())
+    result = await post_stream(client, "/ai/stream/chat", CHAT)
+
+    assert result.text == "Hello, world!"
+    assert models_called(fake_anthropic) == [SONNET, SONNET]
+
+
+async def test_total_timeout_ends_a_long_answer(gateway, fake_anthropic):
+    fake_anthropic.script(Script(chunks=["x"] * 20, chunk_delay=0.05))
+    client = await gateway(**chain(timeouts={"total_s": 0.3, "idle_s": 5}))
+    result = await post_stream(client, "/ai/stream/chat", CHAT)
+
+    assert 0 < len(result.text) < 20
+    assert result.last["code"] == "upstream_timeout"
+    assert "whole answer" in result.last["error"]
+    result.assert_one_terminal()
