@@ -12,10 +12,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
+from redis.asyncio import Redis, RedisCluster
 
+from gateway.auth import Authenticator
 from gateway.config import ConfigError, GatewayConfig
 from gateway.config import describe_validation_error as _describe
 from gateway.cors import Cors
+from gateway.redis_client import redis_client
 from gateway.routes import add_routes
 from gateway.routing import Router
 from gateway.sse import Redactor
@@ -24,8 +27,11 @@ from policies.base import Step, compose
 from policies.circuit_breaker import CircuitBreaker
 from policies.date_context import DateContext
 from policies.fallback import Fallback
+from policies.limiter import Limiter
+from policies.limiter_redis import RedisLimiter
 from policies.retry import Retry
 from policies.timeouts import Timeouts
+from policies.upstream_quota import UpstreamQuota
 from providers.base import Provider
 from providers.demo import demo_provider_for
 from providers.registry import ProviderContext, find_factory
@@ -42,13 +48,16 @@ def create_app(config: GatewayConfig) -> web.Application:
     add_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession() as http, redis_client(config.redis) as redis:
             providers = build_providers(config, ProviderContext(http=http))
+            limiter = build_limiter(config, redis)
             try:
-                app[STATE] = build_state(config, providers)
+                app[STATE] = build_state(config, providers, limiter)
+                limiter.start()
                 announce(app[STATE])
                 yield
             finally:
+                await limiter.aclose()
                 for provider in providers.values():
                     await provider.aclose()
 
@@ -76,7 +85,14 @@ async def check_providers(config: GatewayConfig) -> None:
             await provider.aclose()
 
 
-def build_state(config: GatewayConfig, providers: dict[str, Provider]) -> GatewayState:
+def build_limiter(config: GatewayConfig, redis: Redis | RedisCluster | None) -> Limiter:
+    backend = RedisLimiter(redis, config.redis.key_prefix) if redis is not None else None
+    return Limiter(backend, config.redis.on_error, config.redis.lease_ttl_s)
+
+
+def build_state(
+    config: GatewayConfig, providers: dict[str, Provider], limiter: Limiter
+) -> GatewayState:
     demo_mode = not any(p.has_credentials for p in providers.values())
     demo = demo_provider_for(providers) if demo_mode else None
     router = Router(config, providers, demo)
@@ -90,6 +106,8 @@ def build_state(config: GatewayConfig, providers: dict[str, Provider]) -> Gatewa
         chain=compose(steps),
         redact=Redactor(config.secrets()),
         breaker=breaker,
+        auth=Authenticator(config),
+        limiter=limiter,
     )
 
 
@@ -102,6 +120,9 @@ def build_step(name: str, config: GatewayConfig, breaker: CircuitBreaker) -> Ste
         "fallback": Fallback(),
         "retry": Retry(),
         "circuit_breaker": breaker,
+        "upstream_quota": UpstreamQuota(
+            {name: p.quota for name, p in config.providers.items() if p.quota is not None}
+        ),
         "timeouts": Timeouts(),
     }
     return steps[name]
@@ -115,3 +136,7 @@ def announce(state: GatewayState) -> None:
         )
     else:
         log.info("primary model: %s", state.router.primary_model())
+    if state.limiter.redis is None:
+        log.info("rate limits: in-process limiter (no REDIS_URL); limits hold per replica")
+    else:
+        log.info("rate limits: shared in Redis (on error: %s)", state.config.redis.on_error)

@@ -12,13 +12,18 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from policies.settings import BreakerSettings, RetrySettings, TimeoutSettings
+from policies.settings import (
+    BreakerSettings,
+    RetrySettings,
+    TimeoutSettings,
+    UpstreamQuotaSettings,
+)
 
 DEFAULT_CONFIG_PATH = "config.yaml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -67,7 +72,11 @@ class ServerConfig(_Strict):
 
 class RedisConfig(_Strict):
     url: str = ""
+    cluster: bool = False
     on_error: Literal["fail_open", "fail_closed"] = "fail_open"
+    socket_timeout_ms: int = Field(default=250, ge=10, le=10_000)
+    lease_ttl_s: float = Field(default=60, ge=1, description="concurrency slot lease")
+    key_prefix: str = Field(default="aigw", pattern=r"^[A-Za-z0-9_.-]+$")
 
 
 class ProviderConfig(BaseModel):
@@ -76,6 +85,7 @@ class ProviderConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
+    quota: UpstreamQuotaSettings | None = None
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -118,10 +128,6 @@ class ChainConfig(_Strict):
         )
 
 
-class AuthConfig(_Strict):
-    mode: Literal["none", "api_key"] = "none"
-
-
 class TenantLimits(_Strict):
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)
@@ -129,16 +135,32 @@ class TenantLimits(_Strict):
     daily_tokens: int | None = Field(default=None, ge=1)
 
 
+class AuthConfig(_Strict):
+    mode: Literal["none", "api_key"] = "none"
+    anonymous_limits: TenantLimits = Field(
+        default_factory=lambda: TenantLimits(), description="limits of the tenant in mode none"
+    )
+
+
 class TenantConfig(_Strict):
-    id: str
+    id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     name: str = ""
-    keys: list[str] = Field(default_factory=list)
+    keys: list[Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = Field(
+        default_factory=list, description="from `ai-gateway hash-key`"
+    )
     chains: list[str] = Field(default_factory=list)
     default_chain: str | None = None
     limits: TenantLimits = Field(default_factory=TenantLimits)
 
 
-POLICY_STEPS = ("date_context", "fallback", "retry", "circuit_breaker", "timeouts")
+POLICY_STEPS = (
+    "date_context",
+    "fallback",
+    "retry",
+    "circuit_breaker",
+    "upstream_quota",
+    "timeouts",
+)
 
 
 class GatewayConfig(_Strict):
@@ -295,8 +317,30 @@ def _cross_reference_problems(config: GatewayConfig) -> list[str]:
             f"default_chain: unknown chain '{config.default_chain}' "
             f"(defined: {', '.join(config.chains) or 'none'})"
         )
+    problems.extend(_tenant_problems(config))
+    return problems
+
+
+def _tenant_problems(config: GatewayConfig) -> list[str]:
+    problems = []
+    if config.auth.mode == "api_key" and not any(t.keys for t in config.tenants):
+        problems.append("auth.mode: api_key needs at least one tenant with keys")
+    ids: set[str] = set()
+    hashes: set[str] = set()
     for i, tenant in enumerate(config.tenants):
-        for allowed in [*tenant.chains, *([tenant.default_chain] if tenant.default_chain else [])]:
+        if tenant.id in ids:
+            problems.append(f"tenants[{i}].id: '{tenant.id}' is used twice")
+        ids.add(tenant.id)
+        for key in tenant.keys:
+            if key in hashes:
+                problems.append(f"tenants[{i}].keys: a key hash is used twice")
+            hashes.add(key)
+        for allowed in tenant.chains:
             if allowed not in config.chains and allowed not in config.models:
                 problems.append(f"tenants[{i}].chains: unknown chain or model '{allowed}'")
+        default = tenant.default_chain
+        if default and tenant.chains and default not in tenant.chains:
+            problems.append(f"tenants[{i}].default_chain: '{default}' is not in its chains")
+        elif default and default not in config.chains and default not in config.models:
+            problems.append(f"tenants[{i}].default_chain: unknown chain or model '{default}'")
     return problems

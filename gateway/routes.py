@@ -4,8 +4,10 @@ parse → validate → resolve the route → run the policy chain → write even
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -13,12 +15,21 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.auth import Tenant
 from gateway.schemas import ChatBody, GenerateBody, parse_body
 from gateway.sse import error_response
 from gateway.state import STATE, GatewayState
 from gateway.streaming import StreamOutcome, write_stream
 from policies.base import Call
-from providers.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from policies.limiter import tokens_to_settle
+from policies.limits import Admission, Quota, estimate_tokens
+from providers.errors import (
+    GatewayError,
+    InvalidRequest,
+    PayloadTooLarge,
+    RateLimited,
+    UnsupportedMediaType,
+)
 
 log = logging.getLogger("gateway.access")
 
@@ -47,14 +58,23 @@ async def stream(
     headers = {"X-Request-ID": request_id}
     started = time.monotonic()
     try:
-        data = await read_json(request)
-        body = parse_body(body_model, data, state.config.server.max_tokens_limit)
-        chain = state.router.resolve(body.model)
+        tenant = state.auth.authenticate(request)
+        body = parse_body(
+            body_model, await read_json(request), state.config.server.max_tokens_limit
+        )
+        name = tenant.chain_name(body.model, state.router.default_chain)
+        chain = state.router.resolve(name)
+        tenant.check_allowed(name)
+        upstream_request = body.to_upstream()
+        input_estimate = estimate_tokens(upstream_request.text_length())
+        admission = await admit(state, tenant, input_estimate + upstream_request.max_tokens)
     except GatewayError as error:
         log.info("%s %s rejected %d: %s", request_id, request.path, error.client_status, error.code)
-        return error_response(error, request_id, state.redact, headers)
+        return error_response(error, request_id, state.redact, {**headers, **error_headers(error)})
 
-    call = Call.start(body.to_upstream(), chain)
+    if admission.quota is not None:
+        headers.update(admission.quota.headers())
+    call = Call.start(upstream_request, chain)
     outcome = StreamOutcome()
     try:
         return await write_stream(
@@ -68,11 +88,15 @@ async def stream(
             done_extra=lambda: _chain_report(call),
         )
     finally:
+        final = outcome.usage if outcome.outcome == "ok" else None
+        used = tokens_to_settle(final, call.stats.usage, outcome.sent_chars, input_estimate)
+        await asyncio.shield(state.limiter.release(admission, used))
         state.counters.record(call.stats)
         log.info(
-            "%s %s %s %d model=%s in=%d out=%d %.0fms",
+            "%s %s tenant=%s %s %d model=%s in=%d out=%d %.0fms",
             request_id,
             request.path,
+            tenant.id,
             outcome.outcome,
             outcome.status,
             outcome.model,
@@ -80,6 +104,32 @@ async def stream(
             outcome.usage.output_tokens,
             (time.monotonic() - started) * 1000,
         )
+
+
+async def admit(state: GatewayState, tenant: Tenant, cost: int) -> Admission:
+    """Reserve the request against the tenant's limits, or raise `RateLimited`."""
+    decision = await state.limiter.admit(tenant.id, tenant.limits, cost)
+    if decision.admission is not None:
+        return decision.admission
+    assert decision.refusal is not None
+    refusal = decision.refusal
+    raise RateLimitExceeded(
+        f"Rate limit exceeded: {refusal.limit_name.replace('_', ' ')}. "
+        f"Retry after {max(1, math.ceil(refusal.retry_after_s))} s.",
+        retry_after=refusal.retry_after_s,
+        quota=refusal.quota,
+    )
+
+
+class RateLimitExceeded(RateLimited):
+    def __init__(self, message: str, *, retry_after: float, quota: Quota | None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.quota = quota
+
+
+def error_headers(error: GatewayError) -> dict[str, str]:
+    quota = getattr(error, "quota", None)
+    return quota.headers() if isinstance(quota, Quota) else {}
 
 
 async def health(request: web.Request) -> web.Response:
@@ -94,6 +144,8 @@ async def health(request: web.Request) -> web.Response:
             "default_chain": state.router.default_chain,
             "models": state.router.names,
             "targets": state.breaker.snapshot(),
+            "limiter": state.limiter.state,
+            "auth": "api_key" if state.auth.required else "none",
         }
     )
 

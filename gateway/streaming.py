@@ -48,6 +48,7 @@ class StreamOutcome:
     usage: Usage = field(default_factory=Usage)
     error: GatewayError | None = None
     committed: bool = False
+    sent_chars: int = 0
 
 
 class InternalError(GatewayError):
@@ -93,6 +94,7 @@ async def write_stream(
             if isinstance(item, TextDelta):
                 response = response or await commit()
                 await response.write(content_frame(item.text))
+                outcome.sent_chars += len(item.text)
             elif isinstance(item, StreamEnd):
                 outcome.outcome, outcome.model, outcome.usage = "ok", item.model, item.usage
                 response = response or await commit()

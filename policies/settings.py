@@ -26,6 +26,14 @@ class TimeoutSettings(_Settings):
     total_s: float = Field(default=600, gt=0)
 
 
+class UpstreamQuotaSettings(_Settings):
+    """The organisation's own quota at one provider, shared by every tenant of a replica."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    concurrent_requests: int | None = Field(default=None, ge=1)
+    max_wait_s: float = Field(default=5, ge=0, description="then the request gets a 503")
+
+
 class BreakerSettings(_Settings):
     failure_threshold: int = Field(default=5, ge=1, description="failures within window_s")
     window_s: float = Field(default=30, gt=0)

@@ -34,6 +34,10 @@ class UpstreamRequest:
     stop_sequences: tuple[str, ...] = ()
     user_id: str | None = None
 
+    def text_length(self) -> int:
+        """Characters of prompt text, for token estimates before the upstream counts."""
+        return len(self.system or "") + sum(len(m.content) for m in self.messages)
+
 
 @dataclass(slots=True)
 class Usage:

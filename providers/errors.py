@@ -18,6 +18,7 @@
         ├── UpstreamAuthError       401/403 upstream → 502, next target may help
         ├── UpstreamNotFound        404 upstream (model unknown) → 502, next target may help
         ├── TargetCoolingDown       the circuit breaker skips the target → 503, next target
+        ├── UpstreamQuotaExhausted  the gateway's own quota at the provider → 503, next target
         └── UpstreamRejected        400/413 upstream: the request itself → 400, final
 
 `retryable` says whether trying the same target again may succeed; `fallback` says
@@ -141,6 +142,12 @@ class UpstreamNotFound(UpstreamError):
 
 class TargetCoolingDown(UpstreamError):
     code = "target_cooling_down"
+    client_status = 503
+    retryable = False
+
+
+class UpstreamQuotaExhausted(UpstreamError):
+    code = "upstream_quota_exhausted"
     client_status = 503
     retryable = False
 

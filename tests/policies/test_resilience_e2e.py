@@ -130,7 +130,7 @@ async def test_auth_failure_falls_over_to_another_provider(gateway, fake_anthrop
 
     assert result.last["model"] == HAIKU
     assert len(fake_anthropic.seen) == 2  # sonnet once (401), haiku skipped, backup served
-    assert "sk-ant-revoked-key".encode() not in result.raw
+    assert b"sk-ant-revoked-key" not in result.raw
 
 
 async def test_client_400_goes_straight_back(gateway, fake_anthropic):

@@ -1,0 +1,84 @@
+"""Who is calling: API keys → tenants, and what each tenant may use.
+
+Keys are stored only as SHA-256 hashes; a presented key is hashed and looked up by its
+digest, so the comparison never runs over the secret itself (no timing leak about the
+key).  In `auth.mode: none` every request is the one anonymous tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.config import GatewayConfig, TenantLimits
+from policies.limits import Limits
+from providers.errors import Forbidden, Unauthorized
+
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    name: str
+    limits: Limits
+    allowed: tuple[str, ...]  # chain and model names; empty means all
+    default_chain: str | None = None
+
+    def chain_name(self, requested: str | None, global_default: str) -> str:
+        """What the request asked for, else the tenant's default, else the gateway's."""
+        if requested:
+            return requested
+        if self.default_chain:
+            return self.default_chain
+        if self.allowed and global_default not in self.allowed:
+            return self.allowed[0]
+        return global_default
+
+    def check_allowed(self, name: str) -> None:
+        if self.allowed and name not in self.allowed:
+            raise Forbidden(f"This key may not use '{name}'. Allowed: {', '.join(self.allowed)}.")
+
+
+class Authenticator:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.required = config.auth.mode == "api_key"
+        self.anonymous = Tenant(ANONYMOUS, "Anonymous", _limits(config.auth.anonymous_limits), ())
+        self._by_digest: dict[str, Tenant] = {}
+        for t in config.tenants:
+            tenant = Tenant(
+                t.id, t.name or t.id, _limits(t.limits), tuple(t.chains), t.default_chain
+            )
+            for key in t.keys:
+                self._by_digest[key.removeprefix("sha256:")] = tenant
+
+    def authenticate(self, request: web.Request) -> Tenant:
+        if not self.required:
+            return self.anonymous
+        key = presented_key(request)
+        if not key:
+            raise Unauthorized(
+                "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+            )
+        tenant = self._by_digest.get(hashlib.sha256(key.encode()).hexdigest())
+        if tenant is None:
+            raise Unauthorized("Unknown API key.")
+        return tenant
+
+
+def presented_key(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("X-API-Key", "").strip()
+
+
+def _limits(limits: TenantLimits) -> Limits:
+    return Limits(
+        requests_per_minute=limits.requests_per_minute,
+        tokens_per_minute=limits.tokens_per_minute,
+        concurrent_streams=limits.concurrent_streams,
+        daily_tokens=limits.daily_tokens,
+    )

@@ -1,0 +1,35 @@
+"""The shared Redis client (plain or cluster), created and closed by the app lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from gateway.config import RedisConfig
+
+
+@asynccontextmanager
+async def redis_client(config: RedisConfig) -> AsyncIterator[Redis | RedisCluster | None]:
+    """The shared Redis client, with short time-outs so a dead Redis never hangs a request."""
+    if not config.url:
+        yield None
+        return
+    timeout = config.socket_timeout_ms / 1000
+    no_retry = Retry(NoBackoff(), 0)  # the limiter decides what a failure means, at once
+    client: Redis | RedisCluster
+    if config.cluster:
+        client = RedisCluster.from_url(
+            config.url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=no_retry
+        )
+    else:
+        client = Redis.from_url(
+            config.url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=no_retry
+        )
+    try:
+        yield client
+    finally:
+        await client.aclose()

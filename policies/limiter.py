@@ -1,0 +1,157 @@
+"""The tenant limiter the gateway calls: Redis when configured, in-process otherwise.
+
+Redis trouble never hangs a request: the client has short socket time-outs, and after a
+failure Redis is marked down and a background probe pings it until it answers again.
+Meanwhile `on_error: fail_open` admits through the in-process backend (the same limits,
+per replica) and `fail_closed` refuses with 503.  Each admission is released by the
+backend that granted it.  Open leases are renewed in one batch every third of their TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Literal
+
+from redis.exceptions import RedisError
+
+from policies.limiter_memory import MemoryLimiter
+from policies.limiter_redis import RedisLimiter
+from policies.limits import DAY_MS, Admission, Decision, Limits, Plan, estimate_tokens
+from providers.base import Usage
+from providers.errors import GatewayError
+
+log = logging.getLogger("policies.limiter")
+
+_REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+
+
+class LimiterUnavailable(GatewayError):
+    code = "rate_limiter_unavailable"
+    client_status = 503
+
+
+class Limiter:
+    def __init__(
+        self,
+        redis: RedisLimiter | None,
+        on_error: Literal["fail_open", "fail_closed"] = "fail_open",
+        lease_ttl_s: float = 60.0,
+        probe_interval_s: float = 1.0,
+    ) -> None:
+        self.memory = MemoryLimiter()
+        self.redis = redis
+        self._on_error = on_error
+        self._lease_ttl_ms = int(lease_ttl_s * 1000)
+        self._probe_interval_s = probe_interval_s
+        self._redis_up = redis is not None
+        self._active: dict[str, Admission] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def state(self) -> dict[str, str]:
+        if self.redis is None:
+            return {"backend": "memory", "redis": "not configured"}
+        if self._redis_up:
+            return {"backend": "redis", "redis": "ok"}
+        backend = "memory (fail-open)" if self._on_error == "fail_open" else "none (fail-closed)"
+        return {"backend": backend, "redis": "down"}
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._renew_leases()))
+
+    async def aclose(self) -> None:
+        """Stop background work and release what is still held (shutdown)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for admission in list(self._active.values()):
+            await self.release(admission, admission.reserved_tokens)
+
+    async def admit(self, tenant: str, limits: Limits, cost: int) -> Decision:
+        plan = Plan(tenant, limits, cost, uuid.uuid4().hex, self._lease_ttl_ms)
+        decision = await self._admit(plan)
+        if decision.admission is not None:
+            self._active[plan.lease_id] = decision.admission
+        return decision
+
+    async def release(self, admission: Admission, actual_tokens: int) -> None:
+        """Give the slot back and settle the reservation; safe to call twice."""
+        if admission.released:
+            return
+        admission.released = True
+        self._active.pop(admission.lease_id, None)
+        try:
+            await admission.backend.release(admission, actual_tokens)
+        except _REDIS_FAILURES as exc:
+            self._mark_down(exc)  # the lease expires on its own; tokens stay reserved
+
+    async def tokens_today(self, tenant: str) -> int:
+        day = int(time.time() * 1000) // DAY_MS
+        if self.redis is not None and self._redis_up:
+            with contextlib.suppress(*_REDIS_FAILURES):
+                return await self.redis.tokens_today(tenant, day)
+        return await self.memory.tokens_today(tenant, day)
+
+    async def _admit(self, plan: Plan) -> Decision:
+        if self.redis is not None and self._redis_up:
+            try:
+                return await self.redis.admit(plan)
+            except _REDIS_FAILURES as exc:
+                self._mark_down(exc)
+        if self.redis is not None and self._on_error == "fail_closed":
+            raise LimiterUnavailable(
+                "The rate limiter is unavailable, so requests are refused for now.",
+                retry_after=self._probe_interval_s,
+            )
+        return await self.memory.admit(plan)
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if not self._redis_up:
+            return
+        self._redis_up = False
+        log.warning("redis unavailable (%s); limiter is %s", type(exc).__name__, self._on_error)
+        self._tasks.append(asyncio.create_task(self._probe_until_up()))
+
+    async def _probe_until_up(self) -> None:
+        assert self.redis is not None
+        while True:
+            await asyncio.sleep(self._probe_interval_s)
+            try:
+                await self.redis.client.ping()
+            except _REDIS_FAILURES:
+                continue
+            self._redis_up = True
+            log.info("redis is back; limiter uses it again")
+            return
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_ttl_ms / 3000)
+            held = list(self._active.values())
+            for backend in {a.backend for a in held}:
+                mine = [a for a in held if a.backend is backend]
+                try:
+                    await backend.renew(mine, self._lease_ttl_ms)
+                except _REDIS_FAILURES as exc:
+                    self._mark_down(exc)
+
+
+def tokens_to_settle(
+    final: Usage | None, partial: Usage, sent_chars: int, input_estimate: int
+) -> int:
+    """Tokens a finished request really used, however it ended.
+
+    A `done` carries the upstream's count; an upstream failure midway carries what the
+    provider knew; a client that left midway is charged the input estimate plus the
+    text it was sent (about four characters a token); a request that produced no text
+    and no usage is charged nothing.
+    """
+    if final is not None:
+        return final.input_tokens + final.output_tokens
+    if partial.input_tokens or partial.output_tokens:
+        return partial.input_tokens + partial.output_tokens
+    return input_estimate + estimate_tokens(sent_chars) if sent_chars else 0

@@ -1,0 +1,184 @@
+"""Redis limiter backend: one Lua script per admission (one round trip), one per release.
+
+Keys carry the tenant as a hash tag, `rl:{tenant}:rpm`, so that every key one script
+touches lives in one Redis Cluster slot.  Time is Redis's own (`TIME`), so replicas with
+drifting clocks still share one limit.  Every key expires when idle.  Scripts run with
+EVALSHA and are reloaded on NOSCRIPT (redis-py's `Script` does both).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis, RedisCluster
+
+from policies.limits import Admission, Decision, Plan, Quota, refusal
+
+# KEYS: rpm, tpm, slots, day.  ARGV: rpm, tpm, concurrency, daily (0 = none), cost,
+# lease id, lease ttl ms, day index.
+# Returns {1, quota_limit, quota_remaining, quota_reset_s} or
+#         {0, limit name, retry after ms, quota_limit, quota_remaining, quota_reset_s}.
+ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local conc, daily = tonumber(ARGV[3]), tonumber(ARGV[4])
+local cost, lease = tonumber(ARGV[5]), ARGV[6]
+local lease_ttl, day = tonumber(ARGV[7]), tonumber(ARGV[8])
+local period = 60000
+
+local function quota(limit, tat)
+  if limit == 0 then return 0, 0, 0 end
+  local backlog = math.max(tat - now, 0)
+  local remaining = math.max(math.floor((period - backlog) / (period / limit)), 0)
+  return limit, remaining, math.ceil(backlog / 1000)
+end
+
+local rpm_new, tpm_new = 0, 0
+local q_limit, q_tat = 0, 0
+if rpm > 0 then
+  local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+  rpm_new = tat + period / rpm
+  if rpm_new - period > now then
+    local l, r, s = quota(rpm, tat)
+    return {0, 'requests_per_minute', rpm_new - period - now, l, r, s}
+  end
+  q_limit, q_tat = rpm, rpm_new
+end
+if tpm > 0 then
+  local tat = math.max(tonumber(redis.call('GET', KEYS[2]) or '0'), now)
+  tpm_new = tat + math.min(cost, tpm) * period / tpm
+  if tpm_new - period > now then
+    local l, r, s = quota(q_limit, q_tat)
+    return {0, 'tokens_per_minute', tpm_new - period - now, l, r, s}
+  end
+  if q_limit == 0 then q_limit, q_tat = tpm, tpm_new end
+end
+if conc > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if redis.call('ZCARD', KEYS[3]) >= conc then
+    local l, r, s = quota(q_limit, q_tat)
+    return {0, 'concurrent_streams', 1000, l, r, s}
+  end
+end
+local used = tonumber(redis.call('GET', KEYS[4]) or '0')
+if daily > 0 and used + cost > daily then
+  local l, r, s = quota(q_limit, q_tat)
+  return {0, 'daily_tokens', (day + 1) * 86400000 - now, l, r, s}
+end
+
+if rpm > 0 then redis.call('SET', KEYS[1], rpm_new, 'PX', math.ceil(rpm_new - now) + 1000) end
+if tpm > 0 then redis.call('SET', KEYS[2], tpm_new, 'PX', math.ceil(tpm_new - now) + 1000) end
+if conc > 0 then
+  redis.call('ZADD', KEYS[3], now + lease_ttl, lease)
+  redis.call('PEXPIRE', KEYS[3], lease_ttl * 2)
+end
+redis.call('INCRBY', KEYS[4], cost)
+redis.call('PEXPIRE', KEYS[4], 2 * 86400000)
+local l, r, s = quota(q_limit, q_tat)
+return {1, l, r, s}
+"""
+
+# KEYS: tpm, slots, day.  ARGV: lease id, token correction (actual - reserved), tpm.
+RELEASE = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+local delta, tpm = tonumber(ARGV[2]), tonumber(ARGV[3])
+if delta ~= 0 then
+  if tpm > 0 then
+    local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+    if tat > 0 then
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      local new = tat + delta * 60000 / tpm
+      if new <= now then redis.call('DEL', KEYS[1])
+      else redis.call('SET', KEYS[1], new, 'PX', math.ceil(new - now) + 1000) end
+    end
+  end
+  if redis.call('EXISTS', KEYS[3]) == 1 then
+    if redis.call('INCRBY', KEYS[3], delta) < 0 then redis.call('SET', KEYS[3], 0, 'KEEPTTL') end
+  end
+end
+return 1
+"""
+
+# KEYS: slots.  ARGV: lease ttl ms, lease ids...
+RENEW = """
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 2)
+return 1
+"""
+
+
+def keys_for(prefix: str, tenant: str, day: int) -> list[str]:
+    tag = f"{prefix}:{{{tenant}}}"
+    return [f"{tag}:rpm", f"{tag}:tpm", f"{tag}:slots", f"{tag}:day:{day}"]
+
+
+class RedisLimiter:
+    name = "redis"
+
+    def __init__(self, client: Redis | RedisCluster, prefix: str = "rl") -> None:
+        self.client = client
+        self._prefix = prefix
+        self._admit = client.register_script(ADMIT)
+        self._release = client.register_script(RELEASE)
+        self._renew = client.register_script(RENEW)
+
+    async def admit(self, plan: Plan) -> Decision:
+        limits = plan.limits
+        reply: list[Any] = await self._admit(
+            keys=keys_for(self._prefix, plan.tenant, plan.day),
+            args=[
+                limits.requests_per_minute or 0,
+                limits.tokens_per_minute or 0,
+                limits.concurrent_streams or 0,
+                limits.daily_tokens or 0,
+                plan.cost,
+                plan.lease_id,
+                plan.lease_ttl_ms,
+                plan.day,
+            ],
+        )
+        if int(reply[0]) == 1:
+            quota = _quota(reply[1:4])
+            admission = Admission(
+                plan.tenant, limits, plan.lease_id, plan.cost, plan.day, quota, self
+            )
+            return Decision(True, admission=admission)
+        name = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+        return refusal(name, float(reply[2]), _quota(reply[3:6]))
+
+    async def release(self, admission: Admission, actual_tokens: int) -> None:
+        _, tpm_key, slots_key, day_key = keys_for(self._prefix, admission.tenant, admission.day)
+        await self._release(
+            keys=[tpm_key, slots_key, day_key],
+            args=[
+                admission.lease_id,
+                actual_tokens - admission.reserved_tokens,
+                admission.limits.tokens_per_minute or 0,
+            ],
+        )
+
+    async def renew(self, admissions: list[Admission], lease_ttl_ms: int) -> None:
+        by_tenant: dict[str, list[str]] = {}
+        for admission in admissions:
+            if admission.limits.concurrent_streams:
+                by_tenant.setdefault(admission.tenant, []).append(admission.lease_id)
+        for tenant, leases in by_tenant.items():
+            slots_key = keys_for(self._prefix, tenant, 0)[2]
+            await self._renew(keys=[slots_key], args=[lease_ttl_ms, *leases])
+
+    async def tokens_today(self, tenant: str, day: int) -> int:
+        value = await self.client.get(keys_for(self._prefix, tenant, day)[3])
+        return int(value or 0)
+
+    async def open_slots(self, tenant: str) -> int:
+        """Leases currently held by a tenant (for health and tests)."""
+        return int(await self.client.zcard(keys_for(self._prefix, tenant, 0)[2]))
+
+
+def _quota(values: list[Any]) -> Quota | None:
+    limit, remaining, reset_s = (int(v) for v in values)
+    return Quota(limit, remaining, reset_s) if limit else None

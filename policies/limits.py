@@ -1,0 +1,135 @@
+"""Tenant rate limits: what is limited, what an admission holds, what a refusal says.
+
+Four limits per tenant, each optional:
+- requests per minute and tokens per minute: GCRA (generic cell rate algorithm), a
+  sliding measure that stores one timestamp per limit.  Unlike a fixed window it never
+  lets 2x the limit through around a window edge, and unlike a sliding log it costs O(1)
+  memory; a token reservation is a weighted cell, so reconciling it later is simply
+  moving the timestamp back or forth;
+- concurrent streams: leases with an expiry, renewed while the stream is open, so a
+  replica that dies leaks no slot for longer than one lease;
+- daily tokens: a counter per UTC day (kept for every tenant, limited or not, so that
+  it doubles as the usage record).
+
+Admission reserves `estimated input + max_tokens` tokens; `release` hands back the lease
+and corrects the reservation to the real usage, on every way a stream can end.
+Both backends (Redis, in-process) implement `LimiterBackend` with the same arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+PERIOD_MS = 60_000
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    concurrent_streams: int | None = None
+    daily_tokens: int | None = None
+
+    @property
+    def unlimited(self) -> bool:
+        return not any(
+            (
+                self.requests_per_minute,
+                self.tokens_per_minute,
+                self.concurrent_streams,
+                self.daily_tokens,
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """The `RateLimit-*` view of the tightest per-minute limit after a decision."""
+
+    limit: int
+    remaining: int
+    reset_s: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_s),
+        }
+
+
+@dataclass(slots=True)
+class Admission:
+    """A granted request: hand it back to `release` exactly once."""
+
+    tenant: str
+    limits: Limits
+    lease_id: str
+    reserved_tokens: int
+    day: int
+    quota: Quota | None
+    backend: LimiterBackend
+    released: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    limit_name: str  # requests_per_minute | tokens_per_minute | concurrent_streams | daily_tokens
+    retry_after_s: float
+    quota: Quota | None
+
+
+@dataclass(slots=True)
+class Decision:
+    allowed: bool
+    admission: Admission | None = None
+    refusal: Refusal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One admission request, as both backends receive it."""
+
+    tenant: str
+    limits: Limits
+    cost: int
+    lease_id: str
+    lease_ttl_ms: int
+    day: int = field(default_factory=lambda: int(time.time() * 1000) // DAY_MS)
+
+
+class LimiterBackend(Protocol):
+    name: str
+
+    async def admit(self, plan: Plan) -> Decision: ...
+
+    async def release(self, admission: Admission, actual_tokens: int) -> None: ...
+
+    async def renew(self, admissions: list[Admission], lease_ttl_ms: int) -> None: ...
+
+    async def tokens_today(self, tenant: str, day: int) -> int: ...
+
+
+def quota_from_tat(limit: int, tat_ms: float, now_ms: float) -> Quota:
+    """RateLimit-* values of a GCRA limit whose theoretical arrival time is `tat_ms`."""
+    interval = PERIOD_MS / limit
+    backlog = max(tat_ms - now_ms, 0.0)
+    remaining = max(int((PERIOD_MS - backlog) // interval), 0)
+    return Quota(limit=limit, remaining=remaining, reset_s=math.ceil(backlog / 1000))
+
+
+def refusal(limit_name: str, retry_after_ms: float, quota: Quota | None) -> Decision:
+    """A refused decision; its quota shows nothing remaining until the retry time."""
+    if quota is not None:
+        reset_s = max(quota.reset_s, math.ceil(retry_after_ms / 1000))
+        quota = Quota(quota.limit, 0, reset_s)
+    return Decision(False, refusal=Refusal(limit_name, retry_after_ms / 1000, quota))
+
+
+def estimate_tokens(text_chars: int) -> int:
+    """A cheap, deliberately generous estimate: about four characters per token."""
+    return -(-text_chars // 4)
