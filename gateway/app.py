@@ -53,7 +53,7 @@ def create_app(config: GatewayConfig) -> web.Application:
             limiter = build_limiter(config, redis)
             try:
                 app[STATE] = build_state(config, providers, limiter)
-                limiter.start()
+                await limiter.start()
                 announce(app[STATE])
                 yield
             finally:

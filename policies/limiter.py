@@ -60,7 +60,12 @@ class Limiter:
         backend = "memory (fail-open)" if self._on_error == "fail_open" else "none (fail-closed)"
         return {"backend": backend, "redis": "down"}
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        if self.redis is not None:
+            try:
+                await self.redis.load_scripts()
+            except _REDIS_FAILURES as exc:
+                self._mark_down(exc)
         self._tasks.append(asyncio.create_task(self._renew_leases()))
 
     async def aclose(self) -> None:

@@ -126,6 +126,14 @@ class RedisLimiter:
         self._release = client.register_script(RELEASE)
         self._renew = client.register_script(RENEW)
 
+    async def load_scripts(self) -> None:
+        """Load the scripts before traffic arrives (on every primary of a cluster), so that
+        concurrent first requests do not all meet NOSCRIPT at once."""
+        if isinstance(self.client, RedisCluster):
+            await self.client.initialize()
+        for script in (self._admit, self._release, self._renew):
+            script.sha = await self.client.script_load(script.script)
+
     async def admit(self, plan: Plan) -> Decision:
         limits = plan.limits
         reply: list[Any] = await self._admit(

@@ -88,3 +88,39 @@ async def post_stream(
 
 CHAT = {"messages": [{"role": "user", "content": "What is FastAPI?"}], "max_tokens": 500}
 GENERATE = {"prompt": "Write a haiku about coding", "max_tokens": 100, "temperature": 0.7}
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One real redis-server for the session; tests isolate themselves by key prefix."""
+    from tests.redis_servers import start_server
+
+    server = start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis_server():
+    """A redis-server of this test alone, which it may kill and restart."""
+    from tests.redis_servers import start_server
+
+    server = start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    from tests.redis_servers import start_cluster
+
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    import uuid
+
+    return f"t{uuid.uuid4().hex[:12]}"
