@@ -94,6 +94,9 @@ class ProviderConfig(BaseModel):
 class ModelConfig(_Strict):
     provider: str
     model: str
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="extra request fields for this model, provider-specific"
+    )
 
 
 class TargetConfig(_Strict):

@@ -70,6 +70,14 @@ def _chain(
         model = config.models[target.model]
         retry, timeouts, breaker = chain.settings_for(target)
         resolved.append(
-            Target(target.model, providers[model.provider], model.model, retry, timeouts, breaker)
+            Target(
+                target.model,
+                providers[model.provider],
+                model.model,
+                retry,
+                timeouts,
+                breaker,
+                model.options,
+            )
         )
     return Chain(name, tuple(resolved), chain.retry.deadline_s, chain.on_stream_failure)

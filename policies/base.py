@@ -15,12 +15,12 @@ whose `stats` record what happened for the gateway to report.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from policies.settings import BreakerSettings, RetrySettings, TimeoutSettings
-from providers.base import Delta, Provider, UpstreamRequest, Usage
+from providers.base import Delta, ModelRef, Provider, UpstreamRequest, Usage
 from providers.errors import GatewayError
 
 
@@ -34,6 +34,7 @@ class Target:
     retry: RetrySettings = field(default_factory=RetrySettings)
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -101,7 +102,8 @@ def call_provider(call: Call) -> AsyncGenerator[Delta, None]:
     call.stats.attempts += 1
     if target.model not in call.stats.models_tried:
         call.stats.models_tried.append(target.model)
-    return target.provider.stream(call.request, target.model, target.timeouts.connect_s)
+    ref = ModelRef(target.model, target.options, target.timeouts.connect_s)
+    return target.provider.stream(call.request, ref)
 
 
 def compose(steps: Sequence[Step], innermost: Handler = call_provider) -> Handler:

@@ -18,7 +18,7 @@ import anthropic
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
-from providers.base import Delta, StreamEnd, TextDelta, UpstreamRequest, Usage
+from providers.base import Delta, ModelRef, StreamEnd, TextDelta, UpstreamRequest, Usage
 from providers.errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -66,18 +66,19 @@ class AnthropicProvider:
         return self._has_key
 
     async def stream(
-        self, request: UpstreamRequest, model: str, connect_timeout_s: float = 5.0
+        self, request: UpstreamRequest, model: ModelRef
     ) -> AsyncGenerator[Delta, None]:
         usage = Usage()
         try:
             events = await self._client.messages.create(
-                model=model,
+                model=model.id,
                 stream=True,
-                timeout=httpx2.Timeout(self._read_timeout_s, connect=connect_timeout_s),
+                timeout=httpx2.Timeout(self._read_timeout_s, connect=model.connect_timeout_s),
+                extra_body=dict(model.options) or None,
                 **to_anthropic_params(request),
             )
             async with events:
-                async for delta in from_anthropic_events(events, model, usage):
+                async for delta in from_anthropic_events(events, model.id, usage):
                     yield delta
         except Exception as exc:
             error = exc if isinstance(exc, UpstreamError) else map_anthropic_error(exc, self.name)

@@ -8,9 +8,9 @@ Cancelling the iteration (client gone, deadline hit) must close the upstream con
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Role = Literal["user", "assistant"]
 
@@ -37,6 +37,15 @@ class UpstreamRequest:
     def text_length(self) -> int:
         """Characters of prompt text, for token estimates before the upstream counts."""
         return len(self.system or "") + sum(len(m.content) for m in self.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """Which upstream model to call, with its per-model options from config."""
+
+    id: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    connect_timeout_s: float = 5.0
 
 
 @dataclass(slots=True)
@@ -79,13 +88,12 @@ class Provider(Protocol):
         """False when the provider could only fail for want of a key (demo mode decides on it)."""
         ...
 
-    def stream(
-        self, request: UpstreamRequest, model: str, connect_timeout_s: float
-    ) -> AsyncGenerator[Delta, None]:
+    def stream(self, request: UpstreamRequest, model: ModelRef) -> AsyncGenerator[Delta, None]:
         """Stream one answer from `model`; raise `UpstreamError` subclasses on failure.
 
-        An async generator (so that `aclose()` cancels the upstream request);
-        `connect_timeout_s` bounds opening the connection; the policy chain bounds the rest.
+        An async generator (so that `aclose()` cancels the upstream request).
+        `model.connect_timeout_s` bounds opening the connection; the policy chain bounds
+        the rest.
         """
         ...
 

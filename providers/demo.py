@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from providers.base import Delta, StreamEnd, TextDelta, UpstreamRequest, Usage
+from providers.base import Delta, ModelRef, StreamEnd, TextDelta, UpstreamRequest, Usage
 from providers.registry import ProviderContext
 
 DEMO_MODEL = "demo"
@@ -35,7 +35,7 @@ class DemoProvider:
         return False
 
     async def stream(
-        self, request: UpstreamRequest, model: str, connect_timeout_s: float = 5.0
+        self, request: UpstreamRequest, model: ModelRef
     ) -> AsyncGenerator[Delta, None]:
         prompt = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         chunks = demo_answer_chunks(prompt, self._settings.words, request.max_tokens)

@@ -14,7 +14,7 @@ from policies.fallback import Fallback, with_prefill
 from policies.retry import Retry
 from policies.settings import BreakerSettings, RetrySettings, TimeoutSettings
 from policies.timeouts import Timeouts
-from providers.base import Delta, Message, StreamEnd, TextDelta, UpstreamRequest, Usage
+from providers.base import Delta, Message, ModelRef, StreamEnd, TextDelta, UpstreamRequest, Usage
 from providers.errors import (
     TargetCoolingDown,
     UpstreamError,
@@ -42,14 +42,14 @@ class ScriptedProvider:
         return True
 
     async def stream(
-        self, request: UpstreamRequest, model: str, connect_timeout_s: float = 5
+        self, request: UpstreamRequest, model: ModelRef
     ) -> AsyncGenerator[Delta, None]:
         self.calls += 1
         if self.failures:
             raise self.failures.pop(0)
         await asyncio.sleep(self.delay)
         yield TextDelta("ok")
-        yield StreamEnd(model=model, stop_reason="end_turn", usage=Usage(1, 1))
+        yield StreamEnd(model=model.id, stop_reason="end_turn", usage=Usage(1, 1))
 
     async def aclose(self) -> None:
         return None
