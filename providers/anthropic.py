@@ -8,9 +8,7 @@ reused by every request.
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
@@ -24,6 +22,7 @@ from providers.errors import (
     UpstreamError,
     UpstreamProtocolError,
     UpstreamTimeout,
+    parse_retry_after,
     upstream_error_for_status,
 )
 from providers.registry import ProviderContext
@@ -182,21 +181,6 @@ def map_anthropic_error(exc: Exception, provider: str) -> UpstreamError:
         f"The upstream provider '{provider}' sent a stream the gateway could not read.",
         provider=provider,
     )
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """`Retry-After` as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 # --- factory ----------------------------------------------------------------------------

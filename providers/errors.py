@@ -30,6 +30,9 @@ from an upstream body, so they cannot carry an upstream key.
 
 from __future__ import annotations
 
+import email.utils
+import time
+
 from providers.base import Usage
 
 
@@ -205,3 +208,18 @@ def upstream_error_for_status(
         status=status,
         retry_after=retry_after,
     )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """`Retry-After` as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

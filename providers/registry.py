@@ -37,8 +37,13 @@ ProviderFactory = Callable[[str, Mapping[str, Any], ProviderContext], Provider]
 def _builtin_factories() -> dict[str, ProviderFactory]:
     from providers.anthropic import create_anthropic_provider
     from providers.demo import create_demo_provider
+    from providers.openai_compatible import create_openai_compatible_provider
 
-    return {"anthropic": create_anthropic_provider, "demo": create_demo_provider}
+    return {
+        "anthropic": create_anthropic_provider,
+        "demo": create_demo_provider,
+        "openai_compatible": create_openai_compatible_provider,
+    }
 
 
 def available_types() -> list[str]:

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from gateway.app import create_app
 from gateway.config import GatewayConfig, parse_config
 from tests.fakes.anthropic_server import API_KEY, FakeAnthropic
+from tests.fakes.openai_server import FakeOpenAI
 from tests.sse_client import StreamResult, read_stream
 
 BASE_CONFIG: dict[str, Any] = {
@@ -63,6 +64,33 @@ async def fake_anthropic(aiohttp_server: Any) -> FakeAnthropic:
     server = await aiohttp_server(fake.app)
     fake.url = str(server.make_url(""))
     return fake
+
+
+@pytest.fixture
+async def fake_openai(aiohttp_server: Any) -> FakeOpenAI:
+    fake = FakeOpenAI()
+    server = await aiohttp_server(fake.app)
+    fake.url = str(server.make_url("/v1"))
+    return fake
+
+
+@pytest.fixture(scope="session")
+def echo_provider_installed() -> None:
+    """Install the example third-party provider package into this environment, as a user
+    would; the gateway then finds it through its entry point."""
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if importlib.util.find_spec("aigw_echo_provider") is None:
+        package = Path(__file__).resolve().parents[1] / "examples" / "echo-provider"
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", str(package)],
+            check=True,
+            timeout=300,
+        )
+        importlib.invalidate_caches()
 
 
 GatewayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]

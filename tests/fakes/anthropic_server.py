@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.script import FakeUpstream, Script
 
 API_KEY = "sk-ant-test-0123456789abcdef"
 
@@ -35,67 +34,10 @@ ERROR_TYPES = {
     529: "overloaded_error",
 }
 
-Fault = Literal["error_event", "drop", "malformed", "stall", "truncate", "thinking"]
 
-
-@dataclass
-class Script:
-    """What the fake does for one request."""
-
-    status: int = 200
-    chunks: list[str] = field(default_factory=lambda: ["Hello", ", ", "world", "!"])
-    first_token_delay: float = 0.0
-    chunk_delay: float = 0.0
-    retry_after: str | None = None
-    message: str = "scripted failure"
-    fault: Fault | None = None
-    fault_after: int = 0  # chunks sent before the fault
-    headers: dict[str, str] = field(default_factory=dict)
-    input_tokens: int = 11
-    stop_reason: str = "end_turn"
-
-
-@dataclass
-class Seen:
-    body: dict[str, Any]
-    headers: dict[str, str]
-    started: float
-    ended: float | None = None
-    cancelled: bool = False  # the client closed the connection mid-stream
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-class FakeAnthropic:
+class FakeAnthropic(FakeUpstream):
     def __init__(self) -> None:
-        self.url = ""  # set by the fixture that starts the server
-        self.scripts: deque[Script] = deque()
-        self.default = Script()
-        self.seen: list[Seen] = []
-        self.arrived = asyncio.Event()  # set at each request; tests clear it to wait again
-        self.app = web.Application()
-        self.app.router.add_post("/v1/messages", self._messages)
-
-    def script(self, *scripts: Script) -> None:
-        self.scripts.extend(scripts)
-
-    @property
-    def requests(self) -> int:
-        return len(self.seen)
-
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        seen = Seen(body=body, headers=dict(request.headers), started=time.monotonic())
-        self.seen.append(seen)
-        self.arrived.set()
-        script = self.scripts.popleft() if self.scripts else self.default
-        try:
-            return await self._answer(request, body, script)
-        except asyncio.CancelledError:
-            seen.cancelled = True
-            raise
-        finally:
-            seen.ended = time.monotonic()
-            seen.finished.set()
+        super().__init__("/v1/messages")
 
     async def _answer(
         self, request: web.Request, body: dict[str, Any], script: Script

@@ -1,0 +1,213 @@
+"""OpenAI-compatible chat completions (OpenAI, vLLM, Ollama, Groq, Together, OpenRouter,
+Azure OpenAI), streamed over the gateway's shared aiohttp session.
+
+Parts, in the order every provider module keeps: settings → client → request transform →
+stream transform → error mapping → factory.
+
+Differences from the gateway's request, by design:
+- the system prompt becomes the first `system` message;
+- `stop_sequences` become `stop`; `metadata.user_id` becomes `user`;
+- `top_k` has no equivalent and is not sent;
+- `max_tokens` is sent as `max_tokens`, or as the field named by `max_tokens_field`
+  (OpenAI's newer models want `max_completion_tokens`);
+- a final assistant message (a prefill, or a mid-stream continuation) is sent as an
+  ordinary assistant turn: most servers answer after it rather than continue it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterable, Mapping
+from typing import Any
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+from providers.base import Delta, ModelRef, StreamEnd, TextDelta, UpstreamRequest, Usage
+from providers.errors import (
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+    parse_retry_after,
+    upstream_error_for_status,
+)
+from providers.registry import ProviderContext
+
+# --- settings ---------------------------------------------------------------------------
+
+
+class OpenAICompatibleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str = ""
+    base_url: str = "https://api.openai.com/v1"
+    headers: dict[str, str] = Field(default_factory=dict, description="sent with every call")
+    max_tokens_field: str = "max_tokens"
+    read_timeout_s: float = Field(default=600.0, gt=0)
+    requires_api_key: bool = Field(
+        default=True, description="false for local servers (vLLM, Ollama) that need none"
+    )
+
+
+# --- client -----------------------------------------------------------------------------
+
+
+class OpenAICompatibleProvider:
+    def __init__(
+        self, name: str, settings: OpenAICompatibleSettings, http: aiohttp.ClientSession
+    ) -> None:
+        self.name = name
+        self._settings = settings
+        self._http = http
+        self._url = settings.base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Content-Type": "application/json", **settings.headers}
+        if settings.api_key:
+            self._headers["Authorization"] = f"Bearer {settings.api_key}"
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self._settings.api_key) or not self._settings.requires_api_key
+
+    async def stream(
+        self, request: UpstreamRequest, model: ModelRef
+    ) -> AsyncGenerator[Delta, None]:
+        body = to_openai_body(request, model, self._settings.max_tokens_field)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=model.connect_timeout_s,
+            sock_read=self._settings.read_timeout_s,
+        )
+        usage = Usage()
+        try:
+            async with self._http.post(
+                self._url, data=json.dumps(body), headers=self._headers, timeout=timeout
+            ) as response:
+                if response.status != 200:
+                    await response.read()
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    raise upstream_error_for_status(response.status, self.name, retry_after)
+                try:
+                    async for delta in from_openai_stream(
+                        response.content, model.id, usage, self.name
+                    ):
+                        yield delta
+                except BaseException:
+                    response.close()  # do not return a half-read connection to the pool
+                    raise
+        except UpstreamError as error:
+            error.provider = self.name
+            if usage.input_tokens or usage.output_tokens:
+                error.usage = usage
+            raise
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout(
+                f"The upstream provider '{self.name}' timed out.", provider=self.name
+            ) from None
+        except aiohttp.ClientError:
+            raise UpstreamConnectionError(
+                f"The connection to the upstream provider '{self.name}' failed.",
+                provider=self.name,
+                usage=usage if usage.output_tokens else None,
+            ) from None
+
+    async def aclose(self) -> None:
+        return None  # the shared session belongs to the app
+
+
+# --- request transform ------------------------------------------------------------------
+
+
+def to_openai_body(
+    request: UpstreamRequest, model: ModelRef, max_tokens_field: str
+) -> dict[str, Any]:
+    messages = [{"role": "system", "content": request.system}] if request.system else []
+    messages += [{"role": m.role, "content": m.content} for m in request.messages]
+    body: dict[str, Any] = {
+        "model": model.id,
+        "messages": messages,
+        max_tokens_field: request.max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    optional = {
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stop": list(request.stop_sequences) or None,
+        "user": request.user_id,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    body.update(model.options)
+    return body
+
+
+# --- stream transform -------------------------------------------------------------------
+
+
+async def from_openai_stream(
+    lines: AsyncIterable[bytes], model: str, usage: Usage, provider: str
+) -> AsyncGenerator[Delta, None]:
+    """`data:` lines of chat-completion chunks → deltas; `[DONE]` ends the stream.
+
+    Usage arrives in the last chunk (`stream_options.include_usage`); until then output
+    tokens are estimated from the text, so that a stream cut midway can be accounted for.
+    """
+    finish_reason: str | None = None
+    served_model = model
+    streamed_chars = 0
+    async for raw in lines:
+        line = raw.strip()
+        if not line.startswith(b"data:"):
+            continue  # blank separators, comments, `event:` lines
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            yield StreamEnd(model=served_model, stop_reason=finish_reason, usage=usage)
+            return
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise UpstreamProtocolError("The upstream sent a chunk that is not JSON.") from None
+        if "error" in chunk:
+            raise _stream_error(chunk["error"], provider)
+        served_model = chunk.get("model") or served_model
+        if chunk.get("usage"):
+            usage.input_tokens = chunk["usage"].get("prompt_tokens") or 0
+            usage.output_tokens = chunk["usage"].get("completion_tokens") or 0
+        for choice in chunk.get("choices") or ():
+            text = (choice.get("delta") or {}).get("content")
+            if text:
+                streamed_chars += len(text)
+                usage.output_tokens = max(usage.output_tokens, -(-streamed_chars // 4))
+                yield TextDelta(text)
+            if choice.get("finish_reason"):
+                finish_reason = choice["finish_reason"]
+    raise UpstreamConnectionError("The upstream stream ended without [DONE].")
+
+
+# --- error mapping ----------------------------------------------------------------------
+
+
+def _stream_error(error: Any, provider: str) -> UpstreamError:
+    """An error object sent inside a 200 stream, classified like an HTTP status."""
+    kind = (
+        " ".join(str(error.get(k, "")) for k in ("type", "code")) if isinstance(error, dict) else ""
+    )
+    if "rate_limit" in kind:
+        status = 429
+    elif "overloaded" in kind:
+        status = 529
+    elif "invalid_request" in kind:
+        status = 400
+    else:
+        status = 500
+    return upstream_error_for_status(status, provider)
+
+
+# --- factory ----------------------------------------------------------------------------
+
+
+def create_openai_compatible_provider(
+    name: str, options: Mapping[str, Any], context: ProviderContext
+) -> OpenAICompatibleProvider:
+    settings = OpenAICompatibleSettings.model_validate(dict(options))
+    return OpenAICompatibleProvider(name, settings, context.http)
