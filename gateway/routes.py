@@ -90,7 +90,8 @@ async def stream(
     finally:
         final = outcome.usage if outcome.outcome == "ok" else None
         used = tokens_to_settle(final, call.stats.usage, outcome.sent_chars, input_estimate)
-        await asyncio.shield(state.limiter.release(admission, used))
+        served_by = call.stats.models_used[-1] if call.stats.models_used else None
+        await asyncio.shield(state.limiter.release(admission, used, served_by))
         state.counters.record(call.stats)
         log.info(
             "%s %s tenant=%s %s %d model=%s in=%d out=%d %.0fms",

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from policies.limiter_memory import MemoryLimiter
 from policies.limiter_redis import RedisLimiter
-from policies.limits import DAY_MS, Admission, Decision, Limits, Plan, estimate_tokens
+from policies.limits import DAY_MS, Admission, DayUsage, Decision, Limits, Plan, estimate_tokens
 from providers.base import Usage
 from providers.errors import GatewayError
 
@@ -41,8 +41,9 @@ class Limiter:
         on_error: Literal["fail_open", "fail_closed"] = "fail_open",
         lease_ttl_s: float = 60.0,
         probe_interval_s: float = 1.0,
+        usage_retention_days: int = 35,
     ) -> None:
-        self.memory = MemoryLimiter()
+        self.memory = MemoryLimiter(usage_retention_days)
         self.redis = redis
         self._on_error = on_error
         self._lease_ttl_ms = int(lease_ttl_s * 1000)
@@ -74,7 +75,7 @@ class Limiter:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for admission in list(self._active.values()):
-            await self.release(admission, admission.reserved_tokens)
+            await self.release(admission, Usage(input_tokens=admission.reserved_tokens), "")
 
     async def admit(self, tenant: str, limits: Limits, cost: int) -> Decision:
         plan = Plan(tenant, limits, cost, uuid.uuid4().hex, self._lease_ttl_ms)
@@ -83,23 +84,25 @@ class Limiter:
             self._active[plan.lease_id] = decision.admission
         return decision
 
-    async def release(self, admission: Admission, actual_tokens: int) -> None:
-        """Give the slot back and settle the reservation; safe to call twice."""
+    async def release(self, admission: Admission, used: Usage, model: str | None) -> None:
+        """Give the slot back, settle the reservation to `used`, and record the usage under
+        `model` (the one that answered; none when nothing did).  Safe to call twice."""
         if admission.released:
             return
         admission.released = True
         self._active.pop(admission.lease_id, None)
         try:
-            await admission.backend.release(admission, actual_tokens)
+            await admission.backend.release(admission, used, model or "none")
         except _REDIS_FAILURES as exc:
             self._mark_down(exc)  # the lease expires on its own; tokens stay reserved
 
-    async def tokens_today(self, tenant: str) -> int:
-        day = int(time.time() * 1000) // DAY_MS
+    async def usage(self, tenant: str, day: int | None = None) -> DayUsage:
+        """A tenant's usage on a UTC day (today by default), from where it is kept."""
+        day = today() if day is None else day
         if self.redis is not None and self._redis_up:
             with contextlib.suppress(*_REDIS_FAILURES):
-                return await self.redis.tokens_today(tenant, day)
-        return await self.memory.tokens_today(tenant, day)
+                return await self.redis.usage(tenant, day)
+        return await self.memory.usage(tenant, day)
 
     async def _admit(self, plan: Plan) -> Decision:
         if self.redis is not None and self._redis_up:
@@ -145,9 +148,13 @@ class Limiter:
                     self._mark_down(exc)
 
 
+def today() -> int:
+    return int(time.time() * 1000) // DAY_MS
+
+
 def tokens_to_settle(
     final: Usage | None, partial: Usage, sent_chars: int, input_estimate: int
-) -> int:
+) -> Usage:
     """Tokens a finished request really used, however it ended.
 
     A `done` carries the upstream's count; an upstream failure midway carries what the
@@ -156,7 +163,9 @@ def tokens_to_settle(
     and no usage is charged nothing.
     """
     if final is not None:
-        return final.input_tokens + final.output_tokens
+        return final
     if partial.input_tokens or partial.output_tokens:
-        return partial.input_tokens + partial.output_tokens
-    return input_estimate + estimate_tokens(sent_chars) if sent_chars else 0
+        return partial
+    if not sent_chars:
+        return Usage()
+    return Usage(input_estimate, estimate_tokens(sent_chars))

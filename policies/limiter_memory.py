@@ -13,11 +13,13 @@ from policies.limits import (
     DAY_MS,
     PERIOD_MS,
     Admission,
+    DayUsage,
     Decision,
     Plan,
     quota_from_tat,
     refusal,
 )
+from providers.base import Usage
 
 
 @dataclass(slots=True)
@@ -25,14 +27,15 @@ class _TenantState:
     rpm_tat: float = 0.0
     tpm_tat: float = 0.0
     leases: dict[str, float] = field(default_factory=dict)  # lease id -> expiry (ms)
-    day_tokens: dict[int, int] = field(default_factory=dict)
+    days: dict[int, dict[str, int]] = field(default_factory=dict)  # as the Redis day hash
 
 
 class MemoryLimiter:
     name = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, usage_retention_days: int = 35) -> None:
         self._tenants: dict[str, _TenantState] = {}
+        self._retention_days = usage_retention_days
 
     async def admit(self, plan: Plan) -> Decision:
         now = time.time() * 1000
@@ -56,7 +59,7 @@ class MemoryLimiter:
             if len(state.leases) >= limits.concurrent_streams:
                 return refusal("concurrent_streams", 1000, quota)
         if limits.daily_tokens:
-            used = state.day_tokens.get(plan.day, 0)
+            used = state.days.get(plan.day, {}).get("tokens", 0)
             if used + plan.cost > limits.daily_tokens:
                 return refusal("daily_tokens", (plan.day + 1) * DAY_MS - now, quota)
 
@@ -68,21 +71,30 @@ class MemoryLimiter:
                 quota = quota_from_tat(limits.tokens_per_minute, tpm_new, now)
         if limits.concurrent_streams:
             state.leases[plan.lease_id] = now + plan.lease_ttl_ms
-        state.day_tokens = {plan.day: state.day_tokens.get(plan.day, 0) + plan.cost}
+        day = state.days.setdefault(plan.day, {})
+        day["tokens"] = day.get("tokens", 0) + plan.cost
+        self._forget_old_days(state, plan.day)
         admission = Admission(plan.tenant, limits, plan.lease_id, plan.cost, plan.day, quota, self)
         return Decision(True, admission=admission)
 
-    async def release(self, admission: Admission, actual_tokens: int) -> None:
+    async def release(self, admission: Admission, used: Usage, model: str) -> None:
         state = self._tenants.get(admission.tenant)
         if state is None:
             return
         state.leases.pop(admission.lease_id, None)
-        delta = actual_tokens - admission.reserved_tokens
+        delta = used.input_tokens + used.output_tokens - admission.reserved_tokens
         tpm = admission.limits.tokens_per_minute
         if delta and tpm:
             state.tpm_tat = max(state.tpm_tat + delta * PERIOD_MS / tpm, 0.0)
-        if delta and admission.day in state.day_tokens:
-            state.day_tokens[admission.day] = max(state.day_tokens[admission.day] + delta, 0)
+        day = state.days.get(admission.day)
+        if day is not None:
+            day["tokens"] = max(day.get("tokens", 0) + delta, 0)
+            for field_name, value in (
+                (f"in:{model}", used.input_tokens),
+                (f"out:{model}", used.output_tokens),
+                (f"req:{model}", 1),
+            ):
+                day[field_name] = day.get(field_name, 0) + value
 
     async def renew(self, admissions: list[Admission], lease_ttl_ms: int) -> None:
         now = time.time() * 1000
@@ -91,6 +103,10 @@ class MemoryLimiter:
             if state is not None and admission.lease_id in state.leases:
                 state.leases[admission.lease_id] = now + lease_ttl_ms
 
-    async def tokens_today(self, tenant: str, day: int) -> int:
+    async def usage(self, tenant: str, day: int) -> DayUsage:
         state = self._tenants.get(tenant)
-        return state.day_tokens.get(day, 0) if state else 0
+        return DayUsage.from_fields(state.days.get(day, {}) if state else {})
+
+    def _forget_old_days(self, state: _TenantState, today: int) -> None:
+        for day in [d for d in state.days if d < today - self._retention_days]:
+            del state.days[day]

@@ -12,10 +12,12 @@ from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
 
-from policies.limits import Admission, Decision, Plan, Quota, refusal
+from policies.limits import DAY_MS, Admission, DayUsage, Decision, Plan, Quota, refusal
+from providers.base import Usage
 
-# KEYS: rpm, tpm, slots, day.  ARGV: rpm, tpm, concurrency, daily (0 = none), cost,
-# lease id, lease ttl ms, day index.
+# KEYS: rpm, tpm, slots, day (a hash: `tokens` reserved or used today, and per model
+# `in:<model>`, `out:<model>`, `req:<model>`).  ARGV: rpm, tpm, concurrency, daily (0 = none),
+# cost, lease id, lease ttl ms, day index, usage retention ms.
 # Returns {1, quota_limit, quota_remaining, quota_reset_s} or
 #         {0, limit name, retry after ms, quota_limit, quota_remaining, quota_reset_s}.
 ADMIT = """
@@ -25,6 +27,7 @@ local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
 local conc, daily = tonumber(ARGV[3]), tonumber(ARGV[4])
 local cost, lease = tonumber(ARGV[5]), ARGV[6]
 local lease_ttl, day = tonumber(ARGV[7]), tonumber(ARGV[8])
+local retention = tonumber(ARGV[9])
 local period = 60000
 
 local function quota(limit, tat)
@@ -61,7 +64,7 @@ if conc > 0 then
     return {0, 'concurrent_streams', 1000, l, r, s}
   end
 end
-local used = tonumber(redis.call('GET', KEYS[4]) or '0')
+local used = tonumber(redis.call('HGET', KEYS[4], 'tokens') or '0')
 if daily > 0 and used + cost > daily then
   local l, r, s = quota(q_limit, q_tat)
   return {0, 'daily_tokens', (day + 1) * 86400000 - now, l, r, s}
@@ -73,30 +76,35 @@ if conc > 0 then
   redis.call('ZADD', KEYS[3], now + lease_ttl, lease)
   redis.call('PEXPIRE', KEYS[3], lease_ttl * 2)
 end
-redis.call('INCRBY', KEYS[4], cost)
-redis.call('PEXPIRE', KEYS[4], 2 * 86400000)
+redis.call('HINCRBY', KEYS[4], 'tokens', cost)
+redis.call('PEXPIRE', KEYS[4], retention)
 local l, r, s = quota(q_limit, q_tat)
 return {1, l, r, s}
 """
 
-# KEYS: tpm, slots, day.  ARGV: lease id, token correction (actual - reserved), tpm.
+# KEYS: tpm, slots, day.  ARGV: lease id, token correction (actual - reserved), tpm,
+# model, input tokens, output tokens.
 RELEASE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
 local delta, tpm = tonumber(ARGV[2]), tonumber(ARGV[3])
-if delta ~= 0 then
-  if tpm > 0 then
-    local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-    if tat > 0 then
-      local t = redis.call('TIME')
-      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-      local new = tat + delta * 60000 / tpm
-      if new <= now then redis.call('DEL', KEYS[1])
-      else redis.call('SET', KEYS[1], new, 'PX', math.ceil(new - now) + 1000) end
-    end
+if delta ~= 0 and tpm > 0 then
+  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if tat > 0 then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local new = tat + delta * 60000 / tpm
+    if new <= now then redis.call('DEL', KEYS[1])
+    else redis.call('SET', KEYS[1], new, 'PX', math.ceil(new - now) + 1000) end
   end
-  if redis.call('EXISTS', KEYS[3]) == 1 then
-    if redis.call('INCRBY', KEYS[3], delta) < 0 then redis.call('SET', KEYS[3], 0, 'KEEPTTL') end
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  if redis.call('HINCRBY', KEYS[3], 'tokens', delta) < 0 then
+    redis.call('HSET', KEYS[3], 'tokens', 0)
   end
+  local model = ARGV[4]
+  redis.call('HINCRBY', KEYS[3], 'in:' .. model, tonumber(ARGV[5]))
+  redis.call('HINCRBY', KEYS[3], 'out:' .. model, tonumber(ARGV[6]))
+  redis.call('HINCRBY', KEYS[3], 'req:' .. model, 1)
 end
 return 1
 """
@@ -119,9 +127,12 @@ def keys_for(prefix: str, tenant: str, day: int) -> list[str]:
 class RedisLimiter:
     name = "redis"
 
-    def __init__(self, client: Redis | RedisCluster, prefix: str = "rl") -> None:
+    def __init__(
+        self, client: Redis | RedisCluster, prefix: str = "rl", usage_retention_days: int = 35
+    ) -> None:
         self.client = client
         self._prefix = prefix
+        self._retention_ms = usage_retention_days * DAY_MS
         self._admit = client.register_script(ADMIT)
         self._release = client.register_script(RELEASE)
         self._renew = client.register_script(RENEW)
@@ -147,6 +158,7 @@ class RedisLimiter:
                 plan.lease_id,
                 plan.lease_ttl_ms,
                 plan.day,
+                self._retention_ms,
             ],
         )
         if int(reply[0]) == 1:
@@ -155,17 +167,20 @@ class RedisLimiter:
                 plan.tenant, limits, plan.lease_id, plan.cost, plan.day, quota, self
             )
             return Decision(True, admission=admission)
-        name = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+        name = _text(reply[1])
         return refusal(name, float(reply[2]), _quota(reply[3:6]))
 
-    async def release(self, admission: Admission, actual_tokens: int) -> None:
+    async def release(self, admission: Admission, used: Usage, model: str) -> None:
         _, tpm_key, slots_key, day_key = keys_for(self._prefix, admission.tenant, admission.day)
         await self._release(
             keys=[tpm_key, slots_key, day_key],
             args=[
                 admission.lease_id,
-                actual_tokens - admission.reserved_tokens,
+                used.input_tokens + used.output_tokens - admission.reserved_tokens,
                 admission.limits.tokens_per_minute or 0,
+                model,
+                used.input_tokens,
+                used.output_tokens,
             ],
         )
 
@@ -178,9 +193,9 @@ class RedisLimiter:
             slots_key = keys_for(self._prefix, tenant, 0)[2]
             await self._renew(keys=[slots_key], args=[lease_ttl_ms, *leases])
 
-    async def tokens_today(self, tenant: str, day: int) -> int:
-        value = await self.client.get(keys_for(self._prefix, tenant, day)[3])
-        return int(value or 0)
+    async def usage(self, tenant: str, day: int) -> DayUsage:
+        raw = await self.client.hgetall(keys_for(self._prefix, tenant, day)[3])
+        return DayUsage.from_fields({_text(k): int(v) for k, v in raw.items()})
 
     async def open_slots(self, tenant: str) -> int:
         """Leases currently held by a tenant (for health and tests)."""
@@ -190,3 +205,7 @@ class RedisLimiter:
 def _quota(values: list[Any]) -> Quota | None:
     limit, remaining, reset_s = (int(v) for v in values)
     return Quota(limit, remaining, reset_s) if limit else None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

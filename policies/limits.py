@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from providers.base import Usage
+
 PERIOD_MS = 60_000
 DAY_MS = 86_400_000
 
@@ -102,16 +104,62 @@ class Plan:
     day: int = field(default_factory=lambda: int(time.time() * 1000) // DAY_MS)
 
 
+@dataclass(slots=True)
+class ModelUsage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    requests: int = 0
+
+
+@dataclass(slots=True)
+class DayUsage:
+    """One tenant's day: tokens counted against its budget, and usage by model."""
+
+    tokens: int = 0
+    models: dict[str, ModelUsage] = field(default_factory=dict)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, int]) -> DayUsage:
+        """From the flat `tokens`, `in:<model>`, `out:<model>`, `req:<model>` fields."""
+        usage = cls(tokens=fields.get("tokens", 0))
+        for name, value in fields.items():
+            kind, _, model = name.partition(":")
+            if not model:
+                continue
+            entry = usage.models.setdefault(model, ModelUsage())
+            if kind == "in":
+                entry.input_tokens = value
+            elif kind == "out":
+                entry.output_tokens = value
+            elif kind == "req":
+                entry.requests = value
+        return usage
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "tokens": self.tokens,
+            "requests": sum(m.requests for m in self.models.values()),
+            "models": {
+                name: {
+                    "input_tokens": m.input_tokens,
+                    "output_tokens": m.output_tokens,
+                    "requests": m.requests,
+                }
+                for name, m in sorted(self.models.items())
+            },
+        }
+
+
 class LimiterBackend(Protocol):
     name: str
 
     async def admit(self, plan: Plan) -> Decision: ...
 
-    async def release(self, admission: Admission, actual_tokens: int) -> None: ...
+    async def release(self, admission: Admission, used: Usage, model: str) -> None: ...
 
     async def renew(self, admissions: list[Admission], lease_ttl_ms: int) -> None: ...
 
-    async def tokens_today(self, tenant: str, day: int) -> int: ...
+    async def usage(self, tenant: str, day: int) -> DayUsage: ...
 
 
 def quota_from_tat(limit: int, tat_ms: float, now_ms: float) -> Quota:

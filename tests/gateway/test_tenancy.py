@@ -51,7 +51,7 @@ async def redis(redis_server):
 
 async def day_tokens(redis: Redis, prefix: str, tenant: str) -> int:
     day = int(time.time() * 1000) // DAY_MS
-    return int(await redis.get(keys_for(prefix, tenant, day)[3]) or 0)
+    return int(await redis.hget(keys_for(prefix, tenant, day)[3], "tokens") or 0)
 
 
 async def test_missing_and_unknown_keys_are_401(gateway, redis_server, key_prefix):

@@ -10,6 +10,7 @@ from redis.asyncio import Redis, RedisCluster
 from policies.limiter import Limiter
 from policies.limiter_redis import RedisLimiter
 from policies.limits import Limits, Plan
+from providers.base import Usage
 
 
 @pytest.fixture(params=["memory", "redis", "cluster"])
@@ -77,28 +78,38 @@ async def test_tokens_per_minute_reserve_and_reconcile(make_limiter):
     refused = await limiter.admit("a", limits, 600)
     assert refused.refusal is not None and refused.refusal.limit_name == "tokens_per_minute"
     assert first.admission is not None
-    await limiter.release(first.admission, 100)  # it used far less than it reserved
+    await limiter.release(first.admission, Usage(60, 40), "m")  # far less than it reserved
     assert (await limiter.admit("a", limits, 600)).allowed
 
 
-async def test_daily_tokens_count_the_real_usage_exactly(make_limiter):
+async def test_daily_usage_counts_the_real_usage_exactly_by_model(make_limiter):
     limiter = await make_limiter()
     admissions = []
     for _ in range(3):
         decision = await limiter.admit("a", Limits(), 500)
         admissions.append(decision.admission)
-    assert await limiter.tokens_today("a") == 1500
-    for admission, used in zip(admissions, [120, 0, 37], strict=True):
-        await limiter.release(admission, used)
-        await limiter.release(admission, used)  # a second release changes nothing
-    assert await limiter.tokens_today("a") == 157
+    assert (await limiter.usage("a")).tokens == 1500  # reserved while streaming
+    settled = [(Usage(100, 20), "sonnet"), (Usage(), None), (Usage(30, 7), "haiku")]
+    for admission, (used, model) in zip(admissions, settled, strict=True):
+        await limiter.release(admission, used, model)
+        await limiter.release(admission, used, model)  # a second release changes nothing
+    usage = (await limiter.usage("a")).as_dict()
+    assert usage == {
+        "tokens": 157,
+        "requests": 3,
+        "models": {
+            "haiku": {"input_tokens": 30, "output_tokens": 7, "requests": 1},
+            "none": {"input_tokens": 0, "output_tokens": 0, "requests": 1},
+            "sonnet": {"input_tokens": 100, "output_tokens": 20, "requests": 1},
+        },
+    }
 
 
 async def test_daily_budget_refuses_once_spent(make_limiter):
     limiter = await make_limiter()
     limits = Limits(daily_tokens=1000)
     decision = await limiter.admit("a", limits, 900)
-    await limiter.release(decision.admission, 900)
+    await limiter.release(decision.admission, Usage(400, 500), "m")
     refused = await limiter.admit("a", limits, 200)
     assert refused.refusal is not None and refused.refusal.limit_name == "daily_tokens"
     assert (await limiter.admit("a", limits, 100)).allowed
@@ -110,7 +121,7 @@ async def test_concurrent_slots_are_released(make_limiter):
     held = [(await limiter.admit("a", limits, 1)).admission for _ in range(2)]
     refused = await limiter.admit("a", limits, 1)
     assert refused.refusal is not None and refused.refusal.limit_name == "concurrent_streams"
-    await limiter.release(held[0], 1)
+    await limiter.release(held[0], Usage(1, 0), "m")
     assert (await limiter.admit("a", limits, 1)).allowed
 
 
