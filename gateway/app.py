@@ -1,42 +1,44 @@
 """Application factory and lifecycle: the one owner of every shared resource.
 
 `create_app(config)` returns an aiohttp app whose start-up creates the HTTP session,
-the provider clients, the router and the policy chain, and whose clean-up closes them.
+Redis client, limiter, provider clients, router and policy chain, and whose clean-up
+closes them.  `reload` swaps in a new config (SIGHUP); `drain` ends the process's work
+gracefully (SIGTERM): both keep every stream's accounting whole.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from pydantic import ValidationError
 from redis.asyncio import Redis, RedisCluster
 
-from gateway.auth import Authenticator
-from gateway.config import ConfigError, GatewayConfig
-from gateway.config import describe_validation_error as _describe
+from gateway.build import build_state
+from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.cors import Cors
+from gateway.ops import add_ops_routes
 from gateway.redis_client import redis_client
 from gateway.routes import add_routes
-from gateway.routing import Router
-from gateway.sse import Redactor
-from gateway.state import STATE, GatewayState
-from policies.base import Step, compose
-from policies.circuit_breaker import CircuitBreaker
-from policies.date_context import DateContext
-from policies.fallback import Fallback
+from gateway.state import STATE, GatewayState, Shared, StateRef
 from policies.limiter import Limiter
 from policies.limiter_redis import RedisLimiter
-from policies.retry import Retry
-from policies.timeouts import Timeouts
-from policies.upstream_quota import UpstreamQuota
-from providers.base import Provider
-from providers.demo import demo_provider_for
-from providers.registry import ProviderContext, find_factory
+from providers.errors import GatewayError
 
 log = logging.getLogger("gateway")
+
+_CLOSE_OLD_AFTER_S = 600.0  # old providers are closed once their last stream ends, or then
+
+
+class ShuttingDown(GatewayError):
+    code = "shutdown"
+    client_status = 503
+
+    def __init__(self) -> None:
+        super().__init__("The gateway is shutting down; please retry.", retry_after=1)
 
 
 def create_app(config: GatewayConfig) -> web.Application:
@@ -46,86 +48,38 @@ def create_app(config: GatewayConfig) -> web.Application:
     )
     app.on_response_prepare.append(cors.add_headers)
     add_routes(app)
+    add_ops_routes(app, config)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as http, redis_client(config.redis) as redis:
-            providers = build_providers(config, ProviderContext(http=http))
             limiter = build_limiter(config, redis)
+            shared = Shared(http=http, redis=redis, limiter=limiter)
+            app[STATE] = StateRef(build_state(config, shared))
             try:
-                app[STATE] = build_state(config, providers, limiter)
                 await limiter.start()
-                announce(app[STATE])
+                announce(app[STATE].current)
                 yield
             finally:
                 await limiter.aclose()
-                for provider in providers.values():
+                for provider in app[STATE].current.providers.values():
                     await provider.aclose()
 
     app.cleanup_ctx.append(lifecycle)
     return app
 
 
-def build_providers(config: GatewayConfig, context: ProviderContext) -> dict[str, Provider]:
-    """One instance per configured provider; bad options raise `ConfigError` naming them."""
-    providers: dict[str, Provider] = {}
-    for name, provider_config in config.providers.items():
-        try:
-            factory = find_factory(provider_config.type)
-            providers[name] = factory(name, provider_config.options(), context)
-        except (ValueError, ValidationError) as exc:
-            detail = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
-            raise ConfigError(f"providers.{name}: {detail}") from None
-    return providers
-
-
-async def check_providers(config: GatewayConfig) -> None:
-    """Build and close every provider once, so that `check-config` catches bad options."""
-    async with aiohttp.ClientSession() as http:
-        for provider in build_providers(config, ProviderContext(http=http)).values():
-            await provider.aclose()
-
-
 def build_limiter(config: GatewayConfig, redis: Redis | RedisCluster | None) -> Limiter:
-    backend = RedisLimiter(redis, config.redis.key_prefix) if redis is not None else None
-    return Limiter(backend, config.redis.on_error, config.redis.lease_ttl_s)
-
-
-def build_state(
-    config: GatewayConfig, providers: dict[str, Provider], limiter: Limiter
-) -> GatewayState:
-    demo_mode = not any(p.has_credentials for p in providers.values())
-    demo = demo_provider_for(providers) if demo_mode else None
-    router = Router(config, providers, demo)
-    breaker = CircuitBreaker()
-    breaker.watch(target for chain in router.chains() for target in chain.targets)
-    built = (build_step(name, config, breaker) for name in config.policies)
-    steps = [step for step in built if step is not None]
-    return GatewayState(
-        config=config,
-        router=router,
-        chain=compose(steps),
-        redact=Redactor(config.secrets()),
-        breaker=breaker,
-        auth=Authenticator(config),
-        limiter=limiter,
+    backend = (
+        RedisLimiter(redis, config.redis.key_prefix, config.redis.usage_retention_days)
+        if redis is not None
+        else None
     )
-
-
-def build_step(name: str, config: GatewayConfig, breaker: CircuitBreaker) -> Step | None:
-    """The policy step that `policies:` names, configured; None when switched off."""
-    if name == "date_context":
-        settings = config.server.date_context
-        return DateContext(settings.timezone) if settings.enabled else None
-    steps: dict[str, Step] = {
-        "fallback": Fallback(),
-        "retry": Retry(),
-        "circuit_breaker": breaker,
-        "upstream_quota": UpstreamQuota(
-            {name: p.quota for name, p in config.providers.items() if p.quota is not None}
-        ),
-        "timeouts": Timeouts(),
-    }
-    return steps[name]
+    return Limiter(
+        backend,
+        config.redis.on_error,
+        config.redis.lease_ttl_s,
+        usage_retention_days=config.redis.usage_retention_days,
+    )
 
 
 def announce(state: GatewayState) -> None:
@@ -136,7 +90,53 @@ def announce(state: GatewayState) -> None:
         )
     else:
         log.info("primary model: %s", state.router.primary_model())
-    if state.limiter.redis is None:
+    if state.shared.limiter.redis is None:
         log.info("rate limits: in-process limiter (no REDIS_URL); limits hold per replica")
     else:
         log.info("rate limits: shared in Redis (on error: %s)", state.config.redis.on_error)
+
+
+async def reload(app: web.Application, path: str | Path) -> bool:
+    """Load the config file again and switch to it; a bad file changes nothing.
+
+    Streams already open finish on the config they started with.  Settings that belong to
+    the listening socket or the process (`server.host`, `port`, `max_body_bytes`, `cors`,
+    `redis`, `metrics`, `admin`) need a restart; a change to them is logged and ignored.
+    """
+    ref = app[STATE]
+    old = ref.current
+    try:
+        config = load_config(path)
+        new = build_state(config, old.shared)
+    except ConfigError as exc:
+        log.error("config reload refused, keeping the running config: %s", exc)
+        return False
+    for section in ("redis", "metrics", "admin"):
+        if getattr(config, section) != getattr(old.config, section):
+            log.warning("config reload: %s changes take effect after a restart", section)
+    ref.current = new
+    log.info("config reloaded from %s", path)
+    announce(new)
+    task = asyncio.create_task(_close_when_idle(old))
+    old.shared.background.add(task)
+    task.add_done_callback(old.shared.background.discard)
+    return True
+
+
+async def _close_when_idle(state: GatewayState) -> None:
+    await state.streams.wait_empty(_CLOSE_OLD_AFTER_S)
+    for provider in state.providers.values():
+        await provider.aclose()
+
+
+async def drain(app: web.Application, deadline_s: float) -> None:
+    """Let open streams finish for up to `deadline_s`, then end the rest with a
+    `shutdown` error event; their slots and tokens are settled by their handlers."""
+    shared = app[STATE].current.shared
+    shared.draining = True
+    if await shared.streams.wait_empty(deadline_s):
+        return
+    log.warning("drain deadline reached: ending %d open streams", len(shared.streams))
+    for stream in shared.streams.snapshot():
+        stream.end(ShuttingDown())
+    await shared.streams.wait_empty(5)

@@ -26,6 +26,7 @@ class Tenant:
     limits: Limits
     allowed: tuple[str, ...]  # chain and model names; empty means all
     default_chain: str | None = None
+    log_content: bool = False
 
     def chain_name(self, requested: str | None, global_default: str) -> str:
         """What the request asked for, else the tenant's default, else the gateway's."""
@@ -49,7 +50,12 @@ class Authenticator:
         self._by_digest: dict[str, Tenant] = {}
         for t in config.tenants:
             tenant = Tenant(
-                t.id, t.name or t.id, _limits(t.limits), tuple(t.chains), t.default_chain
+                t.id,
+                t.name or t.id,
+                _limits(t.limits),
+                tuple(t.chains),
+                t.default_chain,
+                t.log_content,
             )
             for key in t.keys:
                 self._by_digest[key.removeprefix("sha256:")] = tenant

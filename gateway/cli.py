@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from gateway.app import check_providers, create_app
+from gateway.app import create_app
+from gateway.build import check_providers
 from gateway.config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
 
 

@@ -66,6 +66,8 @@ class ServerConfig(_Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     keepalive_seconds: float = Field(default=15, gt=0)
     max_tokens_limit: int = Field(default=64_000, ge=1)
+    drain_seconds: float = Field(default=30, ge=0, description="on SIGTERM, for open streams")
+    log_format: Literal["json", "text"] = "json"
     cors: CorsConfig = Field(default_factory=CorsConfig)
     date_context: DateContextConfig = Field(default_factory=DateContextConfig)
 
@@ -77,6 +79,7 @@ class RedisConfig(_Strict):
     socket_timeout_ms: int = Field(default=250, ge=10, le=10_000)
     lease_ttl_s: float = Field(default=60, ge=1, description="concurrency slot lease")
     key_prefix: str = Field(default="aigw", pattern=r"^[A-Za-z0-9_.-]+$")
+    usage_retention_days: int = Field(default=35, ge=1, description="usage kept for reports")
 
 
 class ProviderConfig(BaseModel):
@@ -154,6 +157,17 @@ class TenantConfig(_Strict):
     chains: list[str] = Field(default_factory=list)
     default_chain: str | None = None
     limits: TenantLimits = Field(default_factory=TenantLimits)
+    log_content: bool = Field(default=False, description="log prompts and completions")
+
+
+class MetricsConfig(_Strict):
+    enabled: bool = True
+    port: int = Field(default=0, ge=0, le=65535, description="0: on the main port")
+    host: str = "127.0.0.1"
+
+
+class AdminConfig(_Strict):
+    api_key: str = Field(default="", description="for /admin/* and /metrics on the main port")
 
 
 POLICY_STEPS = (
@@ -187,10 +201,13 @@ class GatewayConfig(_Strict):
 
     auth: AuthConfig = Field(default_factory=AuthConfig)
     tenants: list[TenantConfig] = Field(default_factory=list)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
 
     def secrets(self) -> list[str]:
         """Every secret value in this config, so that error text can be scrubbed of them."""
         found = [str(p.options().get("api_key") or "") for p in self.providers.values()]
+        found.append(self.admin.api_key)
         return [s for s in found if len(s) >= 4]
 
 

@@ -1,13 +1,12 @@
-"""The public endpoints.  A stream request reads top-down:
-parse → validate → resolve the route → run the policy chain → write events.
+"""The public stream endpoints.  A stream request reads top-down in `_stream`:
+authenticate → parse → validate → resolve the chain → admit (rate limits) → run the
+policy chain → write events → settle the admission; then metrics and the access log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import math
 import re
 import time
 import uuid
@@ -15,23 +14,18 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.auth import Tenant
+from gateway import access_log
+from gateway.admission import RateLimitExceeded, admit, error_headers
+from gateway.metrics import RequestRecord
 from gateway.schemas import ChatBody, GenerateBody, parse_body
 from gateway.sse import error_response
 from gateway.state import STATE, GatewayState
-from gateway.streaming import StreamOutcome, write_stream
+from gateway.streaming import SseStream, StreamOptions, StreamOutcome
 from policies.base import Call
 from policies.limiter import tokens_to_settle
-from policies.limits import Admission, Quota, estimate_tokens
-from providers.errors import (
-    GatewayError,
-    InvalidRequest,
-    PayloadTooLarge,
-    RateLimited,
-    UnsupportedMediaType,
-)
-
-log = logging.getLogger("gateway.access")
+from policies.limits import estimate_tokens
+from providers.base import Usage
+from providers.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -39,7 +33,6 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/ai/stream/chat", chat)
     app.router.add_post("/ai/stream/generate", generate)
-    app.router.add_get("/ai/stream/health", health)
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
@@ -54,11 +47,25 @@ async def stream(
     request: web.Request, body_model: type[ChatBody] | type[GenerateBody]
 ) -> web.StreamResponse:
     state = _state(request)
-    request_id = request_id_of(request)
-    headers = {"X-Request-ID": request_id}
-    started = time.monotonic()
+    record = RequestRecord(request_id_of(request), route=request.path)
+    try:
+        return await _stream(request, body_model, state, record)
+    finally:
+        record.duration_s = time.perf_counter() - record.started
+        state.shared.metrics.observe(record)
+        access_log.write(record)
+
+
+async def _stream(
+    request: web.Request,
+    body_model: type[ChatBody] | type[GenerateBody],
+    state: GatewayState,
+    record: RequestRecord,
+) -> web.StreamResponse:
+    headers = {"X-Request-ID": record.request_id}
     try:
         tenant = state.auth.authenticate(request)
+        record.tenant = tenant.id
         body = parse_body(
             body_model, await read_json(request), state.config.server.max_tokens_limit
         )
@@ -67,88 +74,57 @@ async def stream(
         tenant.check_allowed(name)
         upstream_request = body.to_upstream()
         input_estimate = estimate_tokens(upstream_request.text_length())
-        admission = await admit(state, tenant, input_estimate + upstream_request.max_tokens)
+        admission = await admit(
+            state.shared.limiter, tenant, input_estimate + upstream_request.max_tokens
+        )
     except GatewayError as error:
-        log.info("%s %s rejected %d: %s", request_id, request.path, error.client_status, error.code)
-        return error_response(error, request_id, state.redact, {**headers, **error_headers(error)})
+        record.status, record.code = error.client_status, error.code
+        record.rate_limit = error.limit if isinstance(error, RateLimitExceeded) else None
+        headers.update(error_headers(error))
+        return error_response(error, record.request_id, state.redact, headers)
 
     if admission.quota is not None:
         headers.update(admission.quota.headers())
     call = Call.start(upstream_request, chain)
-    outcome = StreamOutcome()
+    outcome = StreamOutcome(text=[] if tenant.log_content else None)
+    options = StreamOptions(
+        record.request_id,
+        state.config.server.keepalive_seconds,
+        state.redact,
+        headers,
+        done_extra=lambda: _chain_report(call),
+    )
+    sse = SseStream(request, state.chain(call), outcome, options)
+    state.shared.streams.add(sse)
+    state.streams.add(sse)
+    state.shared.metrics.open_streams.inc()
     try:
-        return await write_stream(
-            request,
-            state.chain(call),
-            outcome,
-            request_id=request_id,
-            keepalive_s=state.config.server.keepalive_seconds,
-            redact=state.redact,
-            headers=headers,
-            done_extra=lambda: _chain_report(call),
-        )
+        return await sse.run()
     finally:
+        state.shared.streams.discard(sse)
+        state.streams.discard(sse)
+        state.shared.metrics.open_streams.dec()
         final = outcome.usage if outcome.outcome == "ok" else None
         used = tokens_to_settle(final, call.stats.usage, outcome.sent_chars, input_estimate)
         served_by = call.stats.models_used[-1] if call.stats.models_used else None
-        await asyncio.shield(state.limiter.release(admission, used, served_by))
-        state.counters.record(call.stats)
-        log.info(
-            "%s %s tenant=%s %s %d model=%s in=%d out=%d %.0fms",
-            request_id,
-            request.path,
-            tenant.id,
-            outcome.outcome,
-            outcome.status,
-            outcome.model,
-            outcome.usage.input_tokens,
-            outcome.usage.output_tokens,
-            (time.monotonic() - started) * 1000,
-        )
+        await asyncio.shield(state.shared.limiter.release(admission, used, served_by))
+        state.shared.counters.record(call.stats)
+        _fill_record(record, outcome, call, used)
+        if outcome.text is not None:
+            prompt = "\n".join(m.content for m in upstream_request.messages)
+            record.content = {"prompt": prompt, "completion": "".join(outcome.text)}
 
 
-async def admit(state: GatewayState, tenant: Tenant, cost: int) -> Admission:
-    """Reserve the request against the tenant's limits, or raise `RateLimited`."""
-    decision = await state.limiter.admit(tenant.id, tenant.limits, cost)
-    if decision.admission is not None:
-        return decision.admission
-    assert decision.refusal is not None
-    refusal = decision.refusal
-    raise RateLimitExceeded(
-        f"Rate limit exceeded: {refusal.limit_name.replace('_', ' ')}. "
-        f"Retry after {max(1, math.ceil(refusal.retry_after_s))} s.",
-        retry_after=refusal.retry_after_s,
-        quota=refusal.quota,
-    )
-
-
-class RateLimitExceeded(RateLimited):
-    def __init__(self, message: str, *, retry_after: float, quota: Quota | None) -> None:
-        super().__init__(message, retry_after=retry_after)
-        self.quota = quota
-
-
-def error_headers(error: GatewayError) -> dict[str, str]:
-    quota = getattr(error, "quota", None)
-    return quota.headers() if isinstance(quota, Quota) else {}
-
-
-async def health(request: web.Request) -> web.Response:
-    state = _state(request)
-    return web.json_response(
-        {
-            "streaming_enabled": True,
-            "model": state.router.primary_model(),
-            "supports_streaming": True,
-            "format": "Server-Sent Events (SSE)",
-            "mode": "demo" if state.router.demo_mode else "live",
-            "default_chain": state.router.default_chain,
-            "models": state.router.names,
-            "targets": state.breaker.snapshot(),
-            "limiter": state.limiter.state,
-            "auth": "api_key" if state.auth.required else "none",
-        }
-    )
+def _fill_record(record: RequestRecord, outcome: StreamOutcome, call: Call, used: Usage) -> None:
+    record.outcome = outcome.outcome
+    record.status = outcome.status
+    record.code = outcome.error.code if outcome.error is not None else None
+    record.model = outcome.model or next(reversed(call.stats.models_used), None)
+    record.usage = used
+    record.stats = call.stats
+    record.upstream_wait_s = outcome.upstream_wait_s
+    if outcome.first_content_at is not None:
+        record.ttft_s = outcome.first_content_at - record.started
 
 
 async def read_json(request: web.Request) -> Any:
@@ -185,4 +161,4 @@ def _chain_report(call: Call) -> dict[str, Any]:
 
 
 def _state(request: web.Request) -> GatewayState:
-    return request.app[STATE]
+    return request.app[STATE].current

@@ -1,31 +1,98 @@
-"""What a running app shares between requests, under one typed app key."""
+"""What a running app shares between requests.
+
+`Shared` lives as long as the process; `GatewayState` is one loaded config (providers,
+routes, policy chain, tenants) and is replaced whole on reload, while streams that
+started on the old one finish on it.  Handlers read `app[STATE].current` once.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+import aiohttp
 from aiohttp import web
+from redis.asyncio import Redis, RedisCluster
 
 from gateway.auth import Authenticator
 from gateway.config import GatewayConfig
+from gateway.metrics import Metrics
 from gateway.routing import Router
 from gateway.sse import Redactor
 from policies.base import Handler
 from policies.circuit_breaker import CircuitBreaker
 from policies.counters import ResilienceCounters
 from policies.limiter import Limiter
+from providers.base import Provider
+
+if TYPE_CHECKING:
+    from gateway.streaming import SseStream
+
+
+class OpenStreams:
+    """The streams open now, with a way to wait until there are none."""
+
+    def __init__(self) -> None:
+        self._streams: set[SseStream] = set()
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def add(self, stream: SseStream) -> None:
+        self._streams.add(stream)
+        self._empty.clear()
+
+    def discard(self, stream: SseStream) -> None:
+        self._streams.discard(stream)
+        if not self._streams:
+            self._empty.set()
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def snapshot(self) -> list[SseStream]:
+        return list(self._streams)
+
+    async def wait_empty(self, timeout_s: float) -> bool:
+        """True when every stream ended within `timeout_s`."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._empty.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+@dataclass(slots=True)
+class Shared:
+    """Process-wide resources, kept across config reloads."""
+
+    http: aiohttp.ClientSession
+    redis: Redis | RedisCluster | None
+    limiter: Limiter
+    metrics: Metrics = field(default_factory=Metrics)
+    counters: ResilienceCounters = field(default_factory=ResilienceCounters)
+    streams: OpenStreams = field(default_factory=OpenStreams)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    draining: bool = False
 
 
 @dataclass(slots=True)
 class GatewayState:
     config: GatewayConfig
+    providers: dict[str, Provider]
     router: Router
     chain: Handler
     redact: Redactor
     breaker: CircuitBreaker
     auth: Authenticator
-    limiter: Limiter
-    counters: ResilienceCounters = field(default_factory=ResilienceCounters)
+    shared: Shared
+    streams: OpenStreams = field(default_factory=OpenStreams)  # started on this config
 
 
-STATE = web.AppKey("state", GatewayState)
+@dataclass(slots=True)
+class StateRef:
+    current: GatewayState
+
+
+STATE = web.AppKey("state", StateRef)

@@ -8,13 +8,15 @@ an `error` event.  Either way the stream ends with exactly one `done` or one `er
 The upstream is read by a separate task into a small queue, so that the writer can
 send keep-alive comments while the upstream is silent without cancelling a read.  When
 the client goes away the handler is cancelled; `finally` cancels the reader task, which
-closes the upstream connection.
+closes the upstream connection.  `end(error)` ends an open stream from outside (graceful
+shutdown): the reader is cancelled and the client gets that error as the last event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +39,8 @@ log = logging.getLogger("gateway.streaming")
 
 _QUEUE_SIZE = 64
 
+Item = Delta | GatewayError
+
 
 @dataclass(slots=True)
 class StreamOutcome:
@@ -49,6 +53,9 @@ class StreamOutcome:
     error: GatewayError | None = None
     committed: bool = False
     sent_chars: int = 0
+    first_content_at: float | None = None  # time.perf_counter()
+    upstream_wait_s: float = 0.0
+    text: list[str] | None = None  # the streamed text, kept only when asked for
 
 
 class InternalError(GatewayError):
@@ -56,97 +63,138 @@ class InternalError(GatewayError):
         super().__init__("The gateway failed while handling this request; see its logs.")
 
 
-async def write_stream(
-    request: web.Request,
-    deltas: AsyncIterator[Delta],
-    outcome: StreamOutcome,
-    *,
-    request_id: str,
-    keepalive_s: float,
-    redact: Redactor,
-    headers: dict[str, str],
-    done_extra: Callable[[], dict[str, Any]] | None = None,
-) -> web.StreamResponse:
-    """Stream `deltas` to the client; `outcome` is filled in as the stream goes."""
-    queue: asyncio.Queue[Delta | GatewayError] = asyncio.Queue(_QUEUE_SIZE)
-    reader = asyncio.create_task(_read_upstream(deltas, queue))
-    response: web.StreamResponse | None = None
+@dataclass(slots=True)
+class StreamOptions:
+    request_id: str
+    keepalive_s: float
+    redact: Redactor
+    headers: dict[str, str]
+    done_extra: Callable[[], dict[str, Any]] | None = None
 
-    async def commit() -> web.StreamResponse:
-        outcome.committed = True
-        stream = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
-        await stream.prepare(request)
+
+class SseStream:
+    def __init__(
+        self,
+        request: web.Request,
+        deltas: AsyncIterator[Delta],
+        outcome: StreamOutcome,
+        options: StreamOptions,
+    ) -> None:
+        self._request = request
+        self._deltas = deltas
+        self._outcome = outcome
+        self._options = options
+        self._queue: asyncio.Queue[Item] = asyncio.Queue(_QUEUE_SIZE)
+        self._reader: asyncio.Task[None] | None = None
+        self._ending: GatewayError | None = None
+
+    def end(self, error: GatewayError) -> None:
+        """End the stream from outside with `error` as its last event (e.g. shutdown)."""
+        self._ending = error
+        if self._reader is not None:
+            self._reader.cancel()
+        if not self._queue.full():
+            self._queue.put_nowait(error)
+
+    async def run(self) -> web.StreamResponse:
+        """Stream the deltas to the client; the outcome is filled in as it goes."""
+        outcome, options = self._outcome, self._options
+        queue = self._queue
+        self._reader = asyncio.create_task(self._read_upstream())
+        response: web.StreamResponse | None = None
+        try:
+            while True:
+                if self._ending is not None:
+                    item: Item = self._ending
+                elif queue.empty():
+                    try:
+                        async with asyncio.timeout(options.keepalive_s):
+                            item = await queue.get()
+                    except TimeoutError:
+                        response = response or await self._commit()
+                        await response.write(KEEPALIVE_FRAME)
+                        continue
+                else:
+                    item = queue.get_nowait()
+
+                if isinstance(item, TextDelta):
+                    response = response or await self._commit()
+                    await response.write(content_frame(item.text))
+                    if outcome.first_content_at is None:
+                        outcome.first_content_at = time.perf_counter()
+                    outcome.sent_chars += len(item.text)
+                    if outcome.text is not None:
+                        outcome.text.append(item.text)
+                elif isinstance(item, StreamEnd):
+                    outcome.outcome, outcome.model, outcome.usage = "ok", item.model, item.usage
+                    response = response or await self._commit()
+                    await response.write(frame(self._done_event(item)))
+                    break
+                else:
+                    outcome.outcome, outcome.error = "error", item
+                    if response is None:
+                        outcome.status = item.client_status
+                        return error_response(
+                            item, options.request_id, options.redact, options.headers
+                        )
+                    await response.write(
+                        frame(error_event(item, options.request_id, options.redact))
+                    )
+                    break
+            await response.write_eof()
+            return response
+        except (asyncio.CancelledError, ConnectionResetError):
+            outcome.outcome = "client_disconnected"
+            raise
+        finally:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+    async def _commit(self) -> web.StreamResponse:
+        self._outcome.committed = True
+        stream = web.StreamResponse(status=200, headers={**SSE_HEADERS, **self._options.headers})
+        await stream.prepare(self._request)
         return stream
 
-    try:
-        while True:
-            if queue.empty():
+    def _done_event(self, end: StreamEnd) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "type": "done",
+            "model": end.model,
+            "stop_reason": end.stop_reason,
+            "usage": end.usage.as_dict(),
+            "request_id": self._options.request_id,
+        }
+        if self._options.done_extra is not None:
+            event.update(self._options.done_extra())
+        return event
+
+    async def _read_upstream(self) -> None:
+        """Copy deltas into the queue; always finish with a `StreamEnd` or an error.
+
+        Time spent waiting for the next delta is the upstream's, and is added up for the
+        overhead metric.
+        """
+        queue, outcome, deltas = self._queue, self._outcome, self._deltas
+        clock = time.perf_counter
+        try:
+            while True:
+                asked = clock()
                 try:
-                    async with asyncio.timeout(keepalive_s):
-                        item = await queue.get()
-                except TimeoutError:
-                    response = response or await commit()
-                    await response.write(KEEPALIVE_FRAME)
+                    delta = await anext(deltas)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    outcome.upstream_wait_s += clock() - asked
+                if isinstance(delta, TextDelta) and not delta.text:
                     continue
-            else:
-                item = queue.get_nowait()
-
-            if isinstance(item, TextDelta):
-                response = response or await commit()
-                await response.write(content_frame(item.text))
-                outcome.sent_chars += len(item.text)
-            elif isinstance(item, StreamEnd):
-                outcome.outcome, outcome.model, outcome.usage = "ok", item.model, item.usage
-                response = response or await commit()
-                await response.write(
-                    frame(_done_event(item, request_id, done_extra() if done_extra else None))
-                )
-                break
-            else:
-                outcome.outcome, outcome.error = "error", item
-                event = error_event(item, request_id, redact)
-                if response is None:
-                    outcome.status = item.client_status
-                    return error_response(item, request_id, redact, headers)
-                await response.write(frame(event))
-                break
-        await response.write_eof()
-        return response
-    except (asyncio.CancelledError, ConnectionResetError):
-        outcome.outcome = "client_disconnected"
-        raise
-    finally:
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-
-
-def _done_event(end: StreamEnd, request_id: str, extra: dict[str, Any] | None) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "type": "done",
-        "model": end.model,
-        "stop_reason": end.stop_reason,
-        "usage": end.usage.as_dict(),
-        "request_id": request_id,
-    }
-    if extra:
-        event.update(extra)
-    return event
-
-
-async def _read_upstream(
-    deltas: AsyncIterator[Delta], queue: asyncio.Queue[Delta | GatewayError]
-) -> None:
-    """Copy deltas into the queue; always finish with a `StreamEnd` or an error."""
-    try:
-        async for delta in deltas:
-            if isinstance(delta, TextDelta) and not delta.text:
-                continue
-            await queue.put(delta)
-            if isinstance(delta, StreamEnd):
-                return
-        await queue.put(UpstreamProtocolError("The upstream stream ended without a final event."))
-    except GatewayError as error:
-        await queue.put(error)
-    except Exception:
-        log.exception("unexpected failure while reading the upstream stream")
-        await queue.put(InternalError())
+                await queue.put(delta)
+                if isinstance(delta, StreamEnd):
+                    return
+            await queue.put(
+                UpstreamProtocolError("The upstream stream ended without a final event.")
+            )
+        except GatewayError as error:
+            await queue.put(error)
+        except Exception:
+            log.exception("unexpected failure while reading the upstream stream")
+            await queue.put(InternalError())

@@ -1,0 +1,80 @@
+"""Build a `GatewayState` from a validated config: providers, routes, policy chain, tenants."""
+
+from __future__ import annotations
+
+import aiohttp
+from pydantic import ValidationError
+
+from gateway.auth import Authenticator
+from gateway.config import ConfigError, GatewayConfig
+from gateway.config import describe_validation_error as _describe
+from gateway.routing import Router
+from gateway.sse import Redactor
+from gateway.state import GatewayState, Shared
+from policies.base import Step, compose
+from policies.circuit_breaker import CircuitBreaker
+from policies.date_context import DateContext
+from policies.fallback import Fallback
+from policies.retry import Retry
+from policies.timeouts import Timeouts
+from policies.upstream_quota import UpstreamQuota
+from providers.base import Provider
+from providers.demo import demo_provider_for
+from providers.registry import ProviderContext, find_factory
+
+
+def build_providers(config: GatewayConfig, context: ProviderContext) -> dict[str, Provider]:
+    """One instance per configured provider; bad options raise `ConfigError` naming them."""
+    providers: dict[str, Provider] = {}
+    for name, provider_config in config.providers.items():
+        try:
+            factory = find_factory(provider_config.type)
+            providers[name] = factory(name, provider_config.options(), context)
+        except (ValueError, ValidationError) as exc:
+            detail = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
+            raise ConfigError(f"providers.{name}: {detail}") from None
+    return providers
+
+
+async def check_providers(config: GatewayConfig) -> None:
+    """Build and close every provider once, so that `check-config` catches bad options."""
+    async with aiohttp.ClientSession() as http:
+        for provider in build_providers(config, ProviderContext(http=http)).values():
+            await provider.aclose()
+
+
+def build_state(config: GatewayConfig, shared: Shared) -> GatewayState:
+    providers = build_providers(config, ProviderContext(http=shared.http))
+    demo_mode = not any(p.has_credentials for p in providers.values())
+    demo = demo_provider_for(providers) if demo_mode else None
+    router = Router(config, providers, demo)
+    breaker = CircuitBreaker()
+    breaker.watch(target for chain in router.chains() for target in chain.targets)
+    built = (build_step(name, config, breaker) for name in config.policies)
+    return GatewayState(
+        config=config,
+        providers=providers,
+        router=router,
+        chain=compose([step for step in built if step is not None]),
+        redact=Redactor(config.secrets()),
+        breaker=breaker,
+        auth=Authenticator(config),
+        shared=shared,
+    )
+
+
+def build_step(name: str, config: GatewayConfig, breaker: CircuitBreaker) -> Step | None:
+    """The policy step that `policies:` names, configured; None when switched off."""
+    if name == "date_context":
+        settings = config.server.date_context
+        return DateContext(settings.timezone) if settings.enabled else None
+    steps: dict[str, Step] = {
+        "fallback": Fallback(),
+        "retry": Retry(),
+        "circuit_breaker": breaker,
+        "upstream_quota": UpstreamQuota(
+            {name: p.quota for name, p in config.providers.items() if p.quota is not None}
+        ),
+        "timeouts": Timeouts(),
+    }
+    return steps[name]

@@ -1,0 +1,138 @@
+"""Endpoints for the people and machines that run the gateway.
+
+- `/ai/stream/health`: the integration guide's shape, plus component status;
+- `/livez` (the process answers) and `/readyz` (config loaded, Redis answering when one
+  is configured, not draining) for orchestrators;
+- `/metrics`: Prometheus text; on the main port it needs the admin key when one is set,
+  or it is served on its own port (`metrics.port`);
+- `/admin/usage`: tokens and requests by tenant, day and model (admin key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
+
+from gateway.auth import ANONYMOUS, presented_key
+from gateway.config import GatewayConfig
+from gateway.state import STATE, GatewayState
+from policies.limits import DAY_MS
+
+
+def add_ops_routes(app: web.Application, config: GatewayConfig) -> None:
+    app.router.add_get("/ai/stream/health", health)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/admin/usage", admin_usage)
+    if config.metrics.enabled and config.metrics.port == 0:
+        app.router.add_get("/metrics", metrics)
+
+
+async def health(request: web.Request) -> web.Response:
+    state = _state(request)
+    return web.json_response(
+        {
+            "streaming_enabled": True,
+            "model": state.router.primary_model(),
+            "supports_streaming": True,
+            "format": "Server-Sent Events (SSE)",
+            "mode": "demo" if state.router.demo_mode else "live",
+            "default_chain": state.router.default_chain,
+            "models": state.router.names,
+            "providers": {
+                name: {"credentials": p.has_credentials} for name, p in state.providers.items()
+            },
+            "targets": state.breaker.snapshot(),
+            "limiter": state.shared.limiter.state,
+            "auth": "api_key" if state.auth.required else "none",
+            "open_streams": len(state.shared.streams),
+            "draining": state.shared.draining,
+        }
+    )
+
+
+async def livez(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = _state(request)
+    problems = []
+    if state.shared.draining:
+        problems.append("draining")
+    if state.shared.redis is not None:
+        try:
+            await state.shared.redis.ping()
+        except (RedisError, OSError, TimeoutError):
+            problems.append("redis not answering")
+    status = 503 if problems else 200
+    return web.json_response({"ready": not problems, "problems": problems}, status=status)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    state = _state(request)
+    _require_admin(request, state, optional=True)
+    return metrics_response(state)
+
+
+def metrics_response(state: GatewayState) -> web.Response:
+    response = web.Response(body=state.shared.metrics.render())
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
+
+
+async def admin_usage(request: web.Request) -> web.Response:
+    """`?day=YYYY-MM-DD` (today, UTC, by default) and optionally `&tenant=<id>`."""
+    state = _state(request)
+    _require_admin(request, state)
+    try:
+        day = dt.date.fromisoformat(request.query.get("day") or _today())
+    except ValueError:
+        raise _json_error(400, "day must be YYYY-MM-DD") from None
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    index = int(midnight.timestamp() * 1000) // DAY_MS
+    tenants = [t.id for t in state.config.tenants] + [ANONYMOUS]
+    wanted = request.query.get("tenant")
+    if wanted:
+        if wanted not in tenants:
+            raise _json_error(404, f"unknown tenant '{wanted}'")
+        tenants = [wanted]
+    report: dict[str, Any] = {}
+    for tenant in tenants:
+        report[tenant] = (await state.shared.limiter.usage(tenant, index)).as_dict()
+    return web.json_response({"day": day.isoformat(), "tenants": report})
+
+
+def _require_admin(request: web.Request, state: GatewayState, optional: bool = False) -> None:
+    expected = state.config.admin.api_key
+    if not expected:
+        if optional:
+            return
+        raise _json_error(403, "the admin API is off: set admin.api_key (from the environment)")
+    given = presented_key(request)
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise _json_error(401, "admin key required")
+
+
+def _json_error(status: int, message: str) -> web.HTTPException:
+    classes: dict[int, type[web.HTTPException]] = {
+        400: web.HTTPBadRequest,
+        401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
+        404: web.HTTPNotFound,
+    }
+    return classes[status](text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def _state(request: web.Request) -> GatewayState:
+    return request.app[STATE].current
