@@ -26,19 +26,11 @@ from gateway.routes import add_routes
 from gateway.state import STATE, GatewayState, Shared, StateRef
 from policies.limiter import Limiter
 from policies.limiter_redis import RedisLimiter
-from providers.errors import GatewayError
+from providers.errors import ShuttingDown
 
 log = logging.getLogger("gateway")
 
 _CLOSE_OLD_AFTER_S = 600.0  # old providers are closed once their last stream ends, or then
-
-
-class ShuttingDown(GatewayError):
-    code = "shutdown"
-    client_status = 503
-
-    def __init__(self) -> None:
-        super().__init__("The gateway is shutting down; please retry.", retry_after=1)
 
 
 def create_app(config: GatewayConfig) -> web.Application:

@@ -1,20 +1,23 @@
-"""`ai-gateway`: serve, check-config, hash-key."""
+"""`ai-gateway`: serve, check-config, hash-key, usage."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 
-from aiohttp import web
-
-from gateway.app import create_app
+from gateway.access_log import JsonFormatter
 from gateway.build import check_providers
 from gateway.config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
+from gateway.server import serve
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,16 +37,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     hash_key = commands.add_parser("hash-key", help="print the sha256 form of an API key")
     hash_key.add_argument("key", nargs="?", help="the key (read from stdin when omitted)")
 
+    usage = commands.add_parser("usage", help="tokens and requests by tenant and model")
+    usage.add_argument("--url", default=os.environ.get("AI_GATEWAY_URL", "http://127.0.0.1:8080"))
+    usage.add_argument("--day", help="YYYY-MM-DD (UTC; default today)")
+    usage.add_argument("--tenant")
+    usage.add_argument("--json", action="store_true", help="print the raw JSON report")
+
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if args.command == "usage":
+        return print_usage(args.url, args.day, args.tenant, args.json)
     if args.command == "hash-key":
         key = args.key if args.key is not None else sys.stdin.readline().strip()
         print(hash_api_key(key))
         return 0
+    path = _config_path(args.config if args.command == "serve" else args.path)
     try:
-        config = load_config(_config_path(args.config if args.command == "serve" else args.path))
+        config = load_config(path)
         asyncio.run(check_providers(config))
     except ConfigError as exc:
         print(f"ai-gateway: invalid configuration: {exc}", file=sys.stderr)
@@ -51,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print(describe(config))
         return 0
-    serve_forever(config, host=args.host, port=args.port)
+    serve_forever(config, path, host=args.host, port=args.port)
     return 0
 
 
@@ -68,22 +77,52 @@ def describe(config: GatewayConfig) -> str:
     )
 
 
-def serve_forever(config: GatewayConfig, host: str | None, port: int | None) -> None:
+def serve_forever(config: GatewayConfig, path: str, host: str | None, port: int | None) -> None:
+    configure_logging(config.server.log_format)
     host = host or config.server.host
     port = config.server.port if port is None else port
-    asyncio.run(_serve(create_app(config), host, port))
+    asyncio.run(serve(config, path, host, port))
 
 
-async def _serve(app: web.Application, host: str, port: int) -> None:
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-    await runner.setup()
+def configure_logging(log_format: str) -> None:
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def print_usage(url: str, day: str | None, tenant: str | None, as_json: bool) -> int:
+    """`ai-gateway usage`: the admin usage report of a running gateway, as a table."""
+    query = urllib.parse.urlencode({k: v for k, v in (("day", day), ("tenant", tenant)) if v})
+    request = urllib.request.Request(f"{url.rstrip('/')}/admin/usage?{query}")
+    request.add_header("Authorization", f"Bearer {os.environ.get('AI_GATEWAY_ADMIN_KEY', '')}")
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        logging.getLogger("gateway").info("serving on http://%s:%d", host, port)
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+        with urllib.request.urlopen(request, timeout=10) as response:
+            report = json.load(response)
+    except urllib.error.HTTPError as exc:
+        print(
+            f"ai-gateway usage: {exc.code} {exc.read().decode(errors='replace')}", file=sys.stderr
+        )
+        return 1
+    except urllib.error.URLError as exc:
+        print(f"ai-gateway usage: cannot reach {url} ({exc.reason})", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"usage on {report['day']} (UTC)")
+    print(f"{'tenant':<20} {'model':<36} {'requests':>9} {'input':>10} {'output':>10}")
+    for tenant_id, usage in report["tenants"].items():
+        for model, m in usage["models"].items():
+            print(
+                f"{tenant_id:<20} {model:<36} {m['requests']:>9} "
+                f"{m['input_tokens']:>10} {m['output_tokens']:>10}"
+            )
+    return 0
 
 
 def _config_path(given: str | None) -> str:

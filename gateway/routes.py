@@ -25,7 +25,13 @@ from policies.base import Call
 from policies.limiter import tokens_to_settle
 from policies.limits import estimate_tokens
 from providers.base import Usage
-from providers.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from providers.errors import (
+    GatewayError,
+    InvalidRequest,
+    PayloadTooLarge,
+    ShuttingDown,
+    UnsupportedMediaType,
+)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -64,6 +70,8 @@ async def _stream(
 ) -> web.StreamResponse:
     headers = {"X-Request-ID": record.request_id}
     try:
+        if state.shared.draining:
+            raise ShuttingDown()
         tenant = state.auth.authenticate(request)
         record.tenant = tenant.id
         body = parse_body(

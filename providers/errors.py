@@ -1,6 +1,7 @@
 """The one error taxonomy of the gateway, shared by every layer.
 
     GatewayError                    code, message, client_status, retryable
+    ├── ShuttingDown                503: the process is draining (an `error` event mid-stream)
     ├── RequestError                the client's request cannot be served as sent
     │   ├── InvalidRequest          400 / 422: bad JSON, failed validation, unknown model
     │   ├── UnsupportedMediaType    415: body is not application/json
@@ -46,6 +47,14 @@ class GatewayError(Exception):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+
+
+class ShuttingDown(GatewayError):
+    code = "shutdown"
+    client_status = 503
+
+    def __init__(self) -> None:
+        super().__init__("The gateway is shutting down; please retry.", retry_after=1)
 
 
 class RequestError(GatewayError):

@@ -1,0 +1,72 @@
+"""The `ai-gateway serve` process: listeners, signals, graceful drain and reload.
+
+SIGTERM / SIGINT: stop accepting connections, refuse new streams with 503, let open
+streams finish for up to `server.drain_seconds`, end the rest with a `shutdown` error
+event, then close everything.  SIGHUP: reload the config file (a bad file keeps the
+running config).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.app import create_app, drain, reload
+from gateway.config import GatewayConfig
+from gateway.ops import metrics_response
+from gateway.state import STATE
+
+log = logging.getLogger("gateway")
+
+
+async def serve(config: GatewayConfig, config_path: str | Path, host: str, port: int) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    metrics_runner: web.AppRunner | None = None
+    stop = asyncio.Event()
+    reloads: set[asyncio.Task[bool]] = set()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    def on_sighup() -> None:
+        task = asyncio.create_task(reload(app, config_path))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        if config.metrics.enabled and config.metrics.port:
+            metrics_runner = await _serve_metrics(app, config.metrics.host, config.metrics.port)
+        log.info("serving on http://%s:%d", host, port)
+        await stop.wait()
+        log.info("shutting down: draining open streams for up to %ss", config.server.drain_seconds)
+        await site.stop()
+        await drain(app, config.server.drain_seconds)
+    finally:
+        await runner.cleanup()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
+        log.info("stopped")
+
+
+async def _serve_metrics(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """`/metrics` on its own port, without the admin key (keep that port private)."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        return metrics_response(app[STATE].current)
+
+    metrics_app = web.Application()
+    metrics_app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(metrics_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("metrics on http://%s:%d/metrics", host, port)
+    return runner
