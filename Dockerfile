@@ -13,6 +13,11 @@ COPY config.yaml ./config.yaml
 USER gateway
 EXPOSE 8080
 ENV AI_GATEWAY_CONFIG=/app/config.yaml
+# Liveness for Docker; orchestrators should also use /livez (liveness) and /readyz
+# (readiness: config loaded, Redis answering when configured, not draining).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=5s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/ai/stream/health', timeout=2).status == 200 else 1)"
+# SIGTERM drains open streams for server.drain_seconds (30): give the container longer
+# (docker stop -t 40, Kubernetes terminationGracePeriodSeconds: 40).
+STOPSIGNAL SIGTERM
 CMD ["ai-gateway", "serve"]
