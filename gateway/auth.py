@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.config import GatewayConfig, TenantLimits
+from gateway.stream_tokens import StreamTokens
 from policies.limits import Limits
 from providers.errors import Forbidden, Unauthorized
 
@@ -44,10 +45,12 @@ class Tenant:
 
 
 class Authenticator:
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, tokens: StreamTokens) -> None:
         self.required = config.auth.mode == "api_key"
+        self.tokens = tokens
         self.anonymous = Tenant(ANONYMOUS, "Anonymous", _limits(config.auth.anonymous_limits), ())
         self._by_digest: dict[str, Tenant] = {}
+        self._by_id: dict[str, Tenant] = {}
         for t in config.tenants:
             tenant = Tenant(
                 t.id,
@@ -57,12 +60,20 @@ class Authenticator:
                 t.default_chain,
                 t.log_content,
             )
+            self._by_id[t.id] = tenant
             for key in t.keys:
                 self._by_digest[key.removeprefix("sha256:")] = tenant
 
-    def authenticate(self, request: web.Request) -> Tenant:
+    def authenticate(self, request: web.Request, allow_token: bool = False) -> Tenant:
+        """The calling tenant, from its key (or, where allowed, a stream token)."""
         if not self.required:
             return self.anonymous
+        token = request.query.get("token") if allow_token else None
+        if token:
+            tenant_id = self.tokens.verify(token)
+            if tenant_id not in self._by_id:
+                raise Unauthorized("Invalid stream token.")
+            return self._by_id[tenant_id]
         key = presented_key(request)
         if not key:
             raise Unauthorized(

@@ -11,6 +11,7 @@ from gateway.config import describe_validation_error as _describe
 from gateway.routing import Router
 from gateway.sse import Redactor
 from gateway.state import GatewayState, Shared
+from gateway.stream_tokens import StreamTokens
 from policies.base import Step, compose
 from policies.circuit_breaker import CircuitBreaker
 from policies.date_context import DateContext
@@ -58,9 +59,14 @@ def build_state(config: GatewayConfig, shared: Shared) -> GatewayState:
         chain=compose([step for step in built if step is not None]),
         redact=Redactor(config.secrets()),
         breaker=breaker,
-        auth=Authenticator(config),
+        auth=Authenticator(config, stream_tokens(config, shared)),
         shared=shared,
     )
+
+
+def stream_tokens(config: GatewayConfig, shared: Shared) -> StreamTokens:
+    secret = config.auth.stream_token_secret.encode() or shared.token_secret
+    return StreamTokens(secret, config.auth.stream_token_ttl_s)
 
 
 def build_step(name: str, config: GatewayConfig, breaker: CircuitBreaker) -> Step | None:

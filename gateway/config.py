@@ -27,7 +27,7 @@ from policies.settings import (
 
 DEFAULT_CONFIG_PATH = "config.yaml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SECRET_KEYS = {"api_key", "admin_key"}
+_SECRET_KEYS = {"api_key", "admin_key", "stream_token_secret"}
 
 
 class ConfigError(Exception):
@@ -67,6 +67,7 @@ class ServerConfig(_Strict):
     keepalive_seconds: float = Field(default=15, gt=0)
     max_tokens_limit: int = Field(default=64_000, ge=1)
     drain_seconds: float = Field(default=30, ge=0, description="on SIGTERM, for open streams")
+    demo_page: bool = Field(default=True, description="serve the demo chat page at /")
     log_format: Literal["json", "text"] = "json"
     cors: CorsConfig = Field(default_factory=CorsConfig)
     date_context: DateContextConfig = Field(default_factory=DateContextConfig)
@@ -146,6 +147,8 @@ class AuthConfig(_Strict):
     anonymous_limits: TenantLimits = Field(
         default_factory=lambda: TenantLimits(), description="limits of the tenant in mode none"
     )
+    stream_token_secret: str = Field(default="", description="signs EventSource stream tokens")
+    stream_token_ttl_s: float = Field(default=300, gt=0, le=86_400)
 
 
 class TenantConfig(_Strict):
@@ -207,7 +210,7 @@ class GatewayConfig(_Strict):
     def secrets(self) -> list[str]:
         """Every secret value in this config, so that error text can be scrubbed of them."""
         found = [str(p.options().get("api_key") or "") for p in self.providers.values()]
-        found.append(self.admin.api_key)
+        found += [self.admin.api_key, self.auth.stream_token_secret]
         return [s for s in found if len(s) >= 4]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -32,6 +33,14 @@ def add_ops_routes(app: web.Application, config: GatewayConfig) -> None:
     app.router.add_get("/admin/usage", admin_usage)
     if config.metrics.enabled and config.metrics.port == 0:
         app.router.add_get("/metrics", metrics)
+    if config.server.demo_page:
+        app.router.add_get("/", demo_page)
+
+
+async def demo_page(request: web.Request) -> web.Response:
+    """The demo chat page: plain HTML and JavaScript, shipped inside the package."""
+    page = resources.files("gateway").joinpath("static/index.html").read_bytes()
+    return web.Response(body=page, content_type="text/html", charset="utf-8")
 
 
 async def health(request: web.Request) -> web.Response:

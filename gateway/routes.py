@@ -10,15 +10,16 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from gateway import access_log
 from gateway.admission import RateLimitExceeded, admit, error_headers
+from gateway.formats import SseFormat, StreamFormat, TextFormat
 from gateway.metrics import RequestRecord
 from gateway.schemas import ChatBody, GenerateBody, parse_body
-from gateway.sse import error_response
 from gateway.state import STATE, GatewayState
 from gateway.streaming import SseStream, StreamOptions, StreamOutcome
 from policies.base import Call
@@ -36,26 +37,49 @@ from providers.errors import (
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+BodyModel = type[ChatBody] | type[GenerateBody]
+BodyReader = Callable[[web.Request], Awaitable[Any]]
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/ai/stream/chat", chat)
     app.router.add_post("/ai/stream/generate", generate)
+    app.router.add_get("/ai/stream/generate", generate_for_event_source)
+    app.router.add_post("/ai/stream/token", stream_token)
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
-    return await stream(request, ChatBody)
+    return await stream(request, ChatBody, read_json)
 
 
 async def generate(request: web.Request) -> web.StreamResponse:
-    return await stream(request, GenerateBody)
+    return await stream(request, GenerateBody, read_json)
+
+
+async def generate_for_event_source(request: web.Request) -> web.StreamResponse:
+    """`GET ?prompt=...`: the same stream for the browser's EventSource, with `id:` fields;
+    a tenant authenticates with `?token=` from `POST /ai/stream/token`."""
+    return await stream(request, GenerateBody, read_query)
+
+
+async def stream_token(request: web.Request) -> web.Response:
+    """Exchange a tenant key (in a header) for a short-lived token usable in a URL."""
+    state = _state(request)
+    try:
+        tenant = state.auth.authenticate(request)
+    except GatewayError as error:
+        return web.json_response({"error": error.message}, status=error.client_status)
+    tokens = state.auth.tokens
+    return web.json_response({"token": tokens.issue(tenant.id), "expires_in": tokens.ttl_s})
 
 
 async def stream(
-    request: web.Request, body_model: type[ChatBody] | type[GenerateBody]
+    request: web.Request, body_model: BodyModel, read: BodyReader
 ) -> web.StreamResponse:
     state = _state(request)
     record = RequestRecord(request_id_of(request), route=request.path)
     try:
-        return await _stream(request, body_model, state, record)
+        return await _stream(request, body_model, read, state, record)
     finally:
         record.duration_s = time.perf_counter() - record.started
         state.shared.metrics.observe(record)
@@ -64,19 +88,19 @@ async def stream(
 
 async def _stream(
     request: web.Request,
-    body_model: type[ChatBody] | type[GenerateBody],
+    body_model: BodyModel,
+    read: BodyReader,
     state: GatewayState,
     record: RequestRecord,
 ) -> web.StreamResponse:
     headers = {"X-Request-ID": record.request_id}
+    wire = stream_format(request)
     try:
         if state.shared.draining:
             raise ShuttingDown()
-        tenant = state.auth.authenticate(request)
+        tenant = state.auth.authenticate(request, allow_token=request.method == "GET")
         record.tenant = tenant.id
-        body = parse_body(
-            body_model, await read_json(request), state.config.server.max_tokens_limit
-        )
+        body = parse_body(body_model, await read(request), state.config.server.max_tokens_limit)
         name = tenant.chain_name(body.model, state.router.default_chain)
         chain = state.router.resolve(name)
         tenant.check_allowed(name)
@@ -89,7 +113,7 @@ async def _stream(
         record.status, record.code = error.client_status, error.code
         record.rate_limit = error.limit if isinstance(error, RateLimitExceeded) else None
         headers.update(error_headers(error))
-        return error_response(error, record.request_id, state.redact, headers)
+        return wire.error_response(error, record.request_id, state.redact, headers)
 
     if admission.quota is not None:
         headers.update(admission.quota.headers())
@@ -101,6 +125,7 @@ async def _stream(
         state.redact,
         headers,
         done_extra=lambda: _chain_report(call),
+        format=wire,
     )
     sse = SseStream(request, state.chain(call), outcome, options)
     state.shared.streams.add(sse)
@@ -149,6 +174,19 @@ async def read_json(request: web.Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"The request body is not valid JSON ({exc}).") from None
+
+
+async def read_query(request: web.Request) -> dict[str, str]:
+    """The EventSource form of a generate body: the same fields as query parameters."""
+    fields = ("prompt", "max_tokens", "temperature", "system_prompt", "model", "top_p", "top_k")
+    return {name: request.query[name] for name in fields if name in request.query}
+
+
+def stream_format(request: web.Request) -> StreamFormat:
+    """`?format=text`: only the text (the AI SDK's text protocol); GET adds SSE `id:`s."""
+    if request.query.get("format") == "text":
+        return TextFormat()
+    return SseFormat(event_ids=request.method == "GET")
 
 
 def request_id_of(request: web.Request) -> str:

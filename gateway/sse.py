@@ -8,10 +8,7 @@ and keeps non-ASCII text as UTF-8.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
-
-from aiohttp import web
 
 from providers.errors import GatewayError
 
@@ -40,20 +37,6 @@ def error_event(error: GatewayError, request_id: str, redact: Redactor) -> dict[
         "code": error.code,
         "request_id": request_id,
     }
-
-
-def error_response(
-    error: GatewayError, request_id: str, redact: Redactor, headers: dict[str, str] | None = None
-) -> web.Response:
-    """A failure before the stream started: the right status, and one SSE error frame."""
-    response = web.Response(
-        status=error.client_status,
-        body=frame(error_event(error, request_id, redact)),
-        headers={**SSE_HEADERS, **(headers or {})},
-    )
-    if error.retry_after is not None:
-        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    return response
 
 
 class Redactor:

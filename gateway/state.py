@@ -8,6 +8,7 @@ started on the old one finish on it.  Handlers read `app[STATE].current` once.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,7 @@ class Shared:
     counters: ResilienceCounters = field(default_factory=ResilienceCounters)
     streams: OpenStreams = field(default_factory=OpenStreams)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    token_secret: bytes = field(default_factory=lambda: os.urandom(32))
     draining: bool = False
 
 

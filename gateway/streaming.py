@@ -23,15 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.sse import (
-    KEEPALIVE_FRAME,
-    SSE_HEADERS,
-    Redactor,
-    content_frame,
-    error_event,
-    error_response,
-    frame,
-)
+from gateway.formats import SseFormat, StreamFormat
+from gateway.sse import Redactor, error_event
 from providers.base import Delta, StreamEnd, TextDelta, Usage
 from providers.errors import GatewayError, UpstreamProtocolError
 
@@ -70,6 +63,7 @@ class StreamOptions:
     redact: Redactor
     headers: dict[str, str]
     done_extra: Callable[[], dict[str, Any]] | None = None
+    format: StreamFormat = field(default_factory=SseFormat)
 
 
 class SseStream:
@@ -99,27 +93,29 @@ class SseStream:
     async def run(self) -> web.StreamResponse:
         """Stream the deltas to the client; the outcome is filled in as it goes."""
         outcome, options = self._outcome, self._options
-        queue = self._queue
+        queue, wire = self._queue, options.format
         self._reader = asyncio.create_task(self._read_upstream())
         response: web.StreamResponse | None = None
         try:
             while True:
                 if self._ending is not None:
                     item: Item = self._ending
-                elif queue.empty():
+                elif queue.empty() and wire.keepalive is not None:
                     try:
                         async with asyncio.timeout(options.keepalive_s):
                             item = await queue.get()
                     except TimeoutError:
                         response = response or await self._commit()
-                        await response.write(KEEPALIVE_FRAME)
+                        await response.write(wire.keepalive)
                         continue
+                elif queue.empty():
+                    item = await queue.get()
                 else:
                     item = queue.get_nowait()
 
                 if isinstance(item, TextDelta):
                     response = response or await self._commit()
-                    await response.write(content_frame(item.text))
+                    await response.write(wire.content(item.text))
                     if outcome.first_content_at is None:
                         outcome.first_content_at = time.perf_counter()
                     outcome.sent_chars += len(item.text)
@@ -128,18 +124,20 @@ class SseStream:
                 elif isinstance(item, StreamEnd):
                     outcome.outcome, outcome.model, outcome.usage = "ok", item.model, item.usage
                     response = response or await self._commit()
-                    await response.write(frame(self._done_event(item)))
+                    await response.write(wire.done(self._done_event(item)))
                     break
                 else:
                     outcome.outcome, outcome.error = "error", item
                     if response is None:
                         outcome.status = item.client_status
-                        return error_response(
+                        return wire.error_response(
                             item, options.request_id, options.redact, options.headers
                         )
-                    await response.write(
-                        frame(error_event(item, options.request_id, options.redact))
-                    )
+                    last = wire.error(error_event(item, options.request_id, options.redact))
+                    if last is None:
+                        self._cut(response)
+                        return response
+                    await response.write(last)
                     break
             await response.write_eof()
             return response
@@ -152,9 +150,16 @@ class SseStream:
 
     async def _commit(self) -> web.StreamResponse:
         self._outcome.committed = True
-        stream = web.StreamResponse(status=200, headers={**SSE_HEADERS, **self._options.headers})
+        headers = {**self._options.format.headers, **self._options.headers}
+        stream = web.StreamResponse(status=200, headers=headers)
         await stream.prepare(self._request)
         return stream
+
+    def _cut(self, response: web.StreamResponse) -> None:
+        """End the response without its final chunk, so the client sees it as failed."""
+        response.force_close()
+        if self._request.transport is not None:
+            self._request.transport.abort()
 
     def _done_event(self, end: StreamEnd) -> dict[str, Any]:
         event: dict[str, Any] = {
