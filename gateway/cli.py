@@ -1,4 +1,4 @@
-"""`ai-gateway`: serve, check-config, hash-key, usage."""
+"""`ai-gateway`: serve, check-config, hash-key, usage, chat."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from gateway.access_log import JsonFormatter
 from gateway.build import check_providers
+from gateway.chat_cli import run_chat
 from gateway.config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
 from gateway.server import serve
 
@@ -37,6 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     hash_key = commands.add_parser("hash-key", help="print the sha256 form of an API key")
     hash_key.add_argument("key", nargs="?", help="the key (read from stdin when omitted)")
 
+    chat = commands.add_parser("chat", help="stream an answer in the terminal")
+    chat.add_argument("prompt", nargs="?", help="ask once (without: read questions from stdin)")
+    chat.add_argument("--model", help="a chain or model alias")
+    chat.add_argument("--system", help="a system prompt")
+    chat.add_argument("--max-tokens", type=int, default=1024)
+
     usage = commands.add_parser("usage", help="tokens and requests by tenant and model")
     usage.add_argument("--url", default=os.environ.get("AI_GATEWAY_URL", "http://127.0.0.1:8080"))
     usage.add_argument("--day", help="YYYY-MM-DD (UTC; default today)")
@@ -46,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "usage":
         return print_usage(args.url, args.day, args.tenant, args.json)
+    if args.command == "chat":
+        return run_chat(args.prompt, args.model, args.system, args.max_tokens)
     if args.command == "hash-key":
         key = args.key if args.key is not None else sys.stdin.readline().strip()
         print(hash_api_key(key))

@@ -126,7 +126,10 @@ async def test_event_source_streams_with_ids_using_a_stream_token(gateway, brows
             source.onmessage = (e) => {
               const data = JSON.parse(e.data);
               events.push({ id: e.lastEventId, data });
-              if (data.type === "done" || data.type === "error") { source.close(); resolve(events); }
+              if (data.type === "done" || data.type === "error") {
+                source.close();
+                resolve(events);
+              }
             };
             source.onerror = () => { source.close(); reject(new Error("EventSource failed")); };
           });
