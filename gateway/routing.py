@@ -1,7 +1,7 @@
 """Which chain serves a request: chains and model aliases from config, and demo mode.
 
-A request's optional `model` names a chain or a model alias; without one, the default
-chain serves.  An alias used on its own is a one-target chain with the default chain's
+A request's optional `model` names a chain, a model alias, or the upstream model id of
+an alias (`claude-sonnet-4-5-20250929`); without one, the default chain serves.  An alias used on its own is a one-target chain with the default chain's
 settings.  Demo mode (no configured provider has credentials) resolves every name to the
 demo provider, so a fresh install streams without a key.
 """
@@ -31,6 +31,8 @@ class Router:
             )
         for name, chain in config.chains.items():
             self._chains[name] = _chain(name, chain, chain.target_configs(), config, providers)
+        for alias, model in config.models.items():  # an upstream model id names its alias too
+            self._chains.setdefault(model.model, self._chains[alias])
         if demo is not None:
             demo_target = (Target("demo", demo, DEMO_MODEL),)
             self._chains = {

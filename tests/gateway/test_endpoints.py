@@ -131,3 +131,10 @@ async def test_request_id_is_echoed_or_generated(gateway):
     made = await post_stream(client, "/ai/stream/chat", CHAT)
     assert given.headers["X-Request-ID"] == "abc-123" == given.last["request_id"]
     assert len(made.headers["X-Request-ID"]) == 32
+
+
+async def test_model_field_may_name_the_upstream_model_id(gateway, fake_anthropic):
+    client = await gateway()
+    body = {**CHAT, "model": "claude-haiku-4-5-20251001"}
+    result = await post_stream(client, "/ai/stream/chat", body)
+    assert result.last["model"] == "claude-haiku-4-5-20251001"
