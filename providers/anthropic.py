@@ -1,4 +1,6 @@
-"""Anthropic Messages API through the official `anthropic` SDK.
+"""Anthropic Messages API: `client: wire` (default, `providers.anthropic_wire`) reads the
+streaming protocol directly over the shared aiohttp session; `client: sdk` goes through
+the official `anthropic` SDK.  Both give the same deltas and errors (one contract suite).
 
 Parts, in the order every provider module keeps: settings → client → request transform →
 stream transform → error mapping → factory.  The SDK's own retries are off (max_retries=0):
@@ -10,13 +12,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import anthropic
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
-from providers.base import Delta, ModelRef, StreamEnd, TextDelta, UpstreamRequest, Usage
+from providers.base import (
+    Delta,
+    ModelRef,
+    Provider,
+    StreamEnd,
+    TextDelta,
+    UpstreamRequest,
+    Usage,
+)
 from providers.errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -37,8 +47,10 @@ class AnthropicSettings(BaseModel):
 
     api_key: str = ""
     base_url: str = "https://api.anthropic.com"
+    client: Literal["wire", "sdk"] = "wire"
+    api_version: str = Field(default="2023-06-01", description="anthropic-version, wire client")
     read_timeout_s: float = Field(default=600.0, gt=0)
-    max_connections: int = Field(default=1000, ge=1, description="open streams at once")
+    max_connections: int = Field(default=1000, ge=1, description="open streams, sdk client")
 
 
 # --- client -----------------------------------------------------------------------------
@@ -163,11 +175,16 @@ _STATUS_OF_ERROR_TYPE = {
 }
 
 
+def status_of_error_type(kind: object) -> int:
+    """The HTTP status an `event: error` after the 200 stands for, by its error type."""
+    return _STATUS_OF_ERROR_TYPE.get(str(kind), 500)
+
+
 def map_anthropic_error(exc: Exception, provider: str) -> UpstreamError:
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code
         if status < 400:  # an `event: error` after the 200: the body names the kind
-            status = _STATUS_OF_ERROR_TYPE.get(str(exc.type), 500)
+            status = status_of_error_type(exc.type)
         retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
         return upstream_error_for_status(status, provider, retry_after)
     if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
@@ -188,5 +205,10 @@ def map_anthropic_error(exc: Exception, provider: str) -> UpstreamError:
 
 def create_anthropic_provider(
     name: str, options: Mapping[str, Any], context: ProviderContext
-) -> AnthropicProvider:
-    return AnthropicProvider(name, AnthropicSettings.model_validate(dict(options)))
+) -> Provider:
+    settings = AnthropicSettings.model_validate(dict(options))
+    if settings.client == "sdk":
+        return AnthropicProvider(name, settings)
+    from providers.anthropic_wire import AnthropicWireProvider
+
+    return AnthropicWireProvider(name, settings, context.http)

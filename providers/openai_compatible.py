@@ -17,7 +17,8 @@ Differences from the gateway's request, by design:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterable, Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import aiohttp
@@ -28,10 +29,9 @@ from providers.errors import (
     UpstreamConnectionError,
     UpstreamError,
     UpstreamProtocolError,
-    UpstreamTimeout,
-    parse_retry_after,
     upstream_error_for_status,
 )
+from providers.http_sse import Frame, post_sse
 from providers.registry import ProviderContext
 
 # --- settings ---------------------------------------------------------------------------
@@ -69,47 +69,17 @@ class OpenAICompatibleProvider:
     def has_credentials(self) -> bool:
         return bool(self._settings.api_key) or not self._settings.requires_api_key
 
-    async def stream(
-        self, request: UpstreamRequest, model: ModelRef
-    ) -> AsyncGenerator[Delta, None]:
-        body = to_openai_body(request, model, self._settings.max_tokens_field)
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=model.connect_timeout_s,
-            sock_read=self._settings.read_timeout_s,
+    def stream(self, request: UpstreamRequest, model: ModelRef) -> AsyncGenerator[Delta, None]:
+        frames = post_sse(
+            self._http,
+            self._url,
+            self._headers,
+            to_openai_body(request, model, self._settings.max_tokens_field),
+            provider=self.name,
+            connect_timeout_s=model.connect_timeout_s,
+            read_timeout_s=self._settings.read_timeout_s,
         )
-        usage = Usage()
-        try:
-            async with self._http.post(
-                self._url, data=json.dumps(body), headers=self._headers, timeout=timeout
-            ) as response:
-                if response.status != 200:
-                    await response.read()
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    raise upstream_error_for_status(response.status, self.name, retry_after)
-                try:
-                    async for delta in from_openai_stream(
-                        response.content, model.id, usage, self.name
-                    ):
-                        yield delta
-                except BaseException:
-                    response.close()  # do not return a half-read connection to the pool
-                    raise
-        except UpstreamError as error:
-            error.provider = self.name
-            if usage.input_tokens or usage.output_tokens:
-                error.usage = usage
-            raise
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise UpstreamTimeout(
-                f"The upstream provider '{self.name}' timed out.", provider=self.name
-            ) from None
-        except aiohttp.ClientError:
-            raise UpstreamConnectionError(
-                f"The connection to the upstream provider '{self.name}' failed.",
-                provider=self.name,
-                usage=usage if usage.output_tokens else None,
-            ) from None
+        return from_openai_frames(frames, model.id, self.name)
 
     async def aclose(self) -> None:
         return None  # the shared session belongs to the app
@@ -144,44 +114,50 @@ def to_openai_body(
 # --- stream transform -------------------------------------------------------------------
 
 
-async def from_openai_stream(
-    lines: AsyncIterable[bytes], model: str, usage: Usage, provider: str
+async def from_openai_frames(
+    frames: AsyncGenerator[Frame, None], model: str, provider: str
 ) -> AsyncGenerator[Delta, None]:
-    """`data:` lines of chat-completion chunks → deltas; `[DONE]` ends the stream.
+    """Chat-completion chunks → deltas; `data: [DONE]` ends the stream.
 
     Usage arrives in the last chunk (`stream_options.include_usage`); until then output
     tokens are estimated from the text, so that a stream cut midway can be accounted for.
     """
+    usage = Usage()
     finish_reason: str | None = None
     served_model = model
     streamed_chars = 0
-    async for raw in lines:
-        line = raw.strip()
-        if not line.startswith(b"data:"):
-            continue  # blank separators, comments, `event:` lines
-        data = line[5:].strip()
-        if data == b"[DONE]":
-            yield StreamEnd(model=served_model, stop_reason=finish_reason, usage=usage)
-            return
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise UpstreamProtocolError("The upstream sent a chunk that is not JSON.") from None
-        if "error" in chunk:
-            raise _stream_error(chunk["error"], provider)
-        served_model = chunk.get("model") or served_model
-        if chunk.get("usage"):
-            usage.input_tokens = chunk["usage"].get("prompt_tokens") or 0
-            usage.output_tokens = chunk["usage"].get("completion_tokens") or 0
-        for choice in chunk.get("choices") or ():
-            text = (choice.get("delta") or {}).get("content")
-            if text:
-                streamed_chars += len(text)
-                usage.output_tokens = max(usage.output_tokens, -(-streamed_chars // 4))
-                yield TextDelta(text)
-            if choice.get("finish_reason"):
-                finish_reason = choice["finish_reason"]
-    raise UpstreamConnectionError("The upstream stream ended without [DONE].")
+    try:
+        async with aclosing(frames):
+            async for _, data in frames:
+                if data == b"[DONE]":
+                    yield StreamEnd(model=served_model, stop_reason=finish_reason, usage=usage)
+                    return
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    raise _stream_error(chunk["error"], provider)
+                served_model = chunk.get("model") or served_model
+                if chunk.get("usage"):
+                    usage.input_tokens = chunk["usage"].get("prompt_tokens") or 0
+                    usage.output_tokens = chunk["usage"].get("completion_tokens") or 0
+                for choice in chunk.get("choices") or ():
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        streamed_chars += len(text)
+                        usage.output_tokens = max(usage.output_tokens, -(-streamed_chars // 4))
+                        yield TextDelta(text)
+                    if choice.get("finish_reason"):
+                        finish_reason = choice["finish_reason"]
+            raise UpstreamConnectionError("The upstream stream ended without [DONE].")
+    except (ValueError, TypeError, AttributeError):
+        raise UpstreamProtocolError(
+            f"The upstream provider '{provider}' sent a chunk the gateway could not read.",
+            provider=provider,
+        ) from None
+    except UpstreamError as error:
+        error.provider = provider
+        if usage.input_tokens or usage.output_tokens:
+            error.usage = usage
+        raise
 
 
 # --- error mapping ----------------------------------------------------------------------

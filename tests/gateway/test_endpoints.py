@@ -35,7 +35,9 @@ async def test_guide_generate_example_sends_prompt_system_and_options(gateway, f
     assert not {"temperature", "top_p", "top_k"} & set(sent)  # a 400 since API 2026-10-21
     assert sent["system"].startswith("You are a creative poet\n\nCurrent date and time: ")
     assert sent["stream"] is True
-    assert API_KEY in fake_anthropic.seen[-1].headers["Authorization"]
+    headers = fake_anthropic.seen[-1].headers
+    assert headers.get("x-api-key") == API_KEY  # the default wire client's documented auth
+    assert headers["anthropic-version"] == "2023-06-01"
 
 
 async def test_multi_turn_chat_with_system_and_text_blocks(gateway, fake_anthropic):

@@ -11,6 +11,16 @@ from tests.fakes.anthropic_server import API_KEY, Script
 NO_RETRY = {"chains": {"default": {"targets": ["sonnet"], "retry": {"max_attempts": 1}}}}
 
 
+@pytest.fixture(params=["wire", "sdk"])
+def gateway(request, gateway):
+    """Every fault, through both Anthropic clients."""
+
+    async def start(**overrides):
+        return await gateway(**{"providers": {"anthropic": {"client": request.param}}, **overrides})
+
+    return start
+
+
 def _assert_clean(result):
     result.assert_one_terminal()
     assert API_KEY.encode() not in result.raw

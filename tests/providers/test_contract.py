@@ -42,6 +42,13 @@ COMMON_ERRORS: list[tuple[Script, type[UpstreamError]]] = [
 ]
 
 
+ANTHROPIC_ERRORS = [
+    *COMMON_ERRORS,
+    (Script(status=529), UpstreamOverloaded),
+    (Script(fault="error_event", fault_after=1), UpstreamOverloaded),
+]
+
+
 @dataclass
 class Case:
     type: str
@@ -52,16 +59,19 @@ class Case:
 
 
 CASES = {
-    "anthropic": Case(
+    "anthropic (wire)": Case(
         "anthropic",
         "fake_anthropic",
-        lambda url: {"api_key": anthropic_server.API_KEY, "base_url": url},
+        lambda url: {"api_key": anthropic_server.API_KEY, "base_url": url, "client": "wire"},
         "claude-sonnet-4-5-20250929",
-        [
-            *COMMON_ERRORS,
-            (Script(status=529), UpstreamOverloaded),
-            (Script(fault="error_event", fault_after=1), UpstreamOverloaded),
-        ],
+        ANTHROPIC_ERRORS,
+    ),
+    "anthropic (sdk)": Case(
+        "anthropic",
+        "fake_anthropic",
+        lambda url: {"api_key": anthropic_server.API_KEY, "base_url": url, "client": "sdk"},
+        "claude-sonnet-4-5-20250929",
+        ANTHROPIC_ERRORS,
     ),
     "openai_compatible": Case(
         "openai_compatible",

@@ -1,0 +1,87 @@
+"""Streaming a JSON POST's Server-Sent Events over the gateway's shared aiohttp session.
+
+Shared by the providers that read an upstream's SSE wire protocol themselves
+(`openai_compatible`, and `anthropic` with `client: wire`): HTTP and transport failures
+become the typed errors of `providers.errors`, and a stream closed midway closes its
+connection instead of returning a half-read one to the pool.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import aiohttp
+
+from providers.errors import (
+    UpstreamConnectionError,
+    UpstreamTimeout,
+    parse_retry_after,
+    upstream_error_for_status,
+)
+
+Frame = tuple[bytes, bytes]  # (event name, data); either may be empty
+
+
+async def post_sse(
+    http: aiohttp.ClientSession,
+    url: str,
+    headers: Mapping[str, str],
+    body: dict[str, Any],
+    *,
+    provider: str,
+    connect_timeout_s: float,
+    read_timeout_s: float,
+) -> AsyncGenerator[Frame, None]:
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
+    )
+    try:
+        async with http.post(
+            url, data=json.dumps(body).encode(), headers=headers, timeout=timeout
+        ) as response:
+            if response.status != 200:
+                await response.read()
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                raise upstream_error_for_status(response.status, provider, retry_after)
+            try:
+                async for frame in sse_frames(response.content):
+                    yield frame
+            except BaseException:
+                response.close()
+                raise
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        raise UpstreamTimeout(
+            f"The upstream provider '{provider}' timed out.", provider=provider
+        ) from None
+    except aiohttp.ClientError:
+        raise UpstreamConnectionError(
+            f"The connection to the upstream provider '{provider}' failed.", provider=provider
+        ) from None
+
+
+async def sse_frames(content: aiohttp.StreamReader) -> AsyncGenerator[Frame, None]:
+    """Whole SSE frames from a byte stream, however the network cut it into chunks."""
+    buffer = b""
+    async for chunk in content.iter_any():
+        buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
+        start = 0
+        while (end := buffer.find(b"\n\n", start)) >= 0:
+            frame = parse_frame(buffer[start:end])
+            start = end + 2
+            if frame[0] or frame[1]:
+                yield frame
+        buffer = buffer[start:]
+
+
+def parse_frame(raw: bytes) -> Frame:
+    event = b""
+    data: list[bytes] = []
+    for line in raw.split(b"\n"):
+        if line.startswith(b"data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(b" ") else value)
+        elif line.startswith(b"event:"):
+            event = line[6:].strip()
+    return event, b"\n".join(data)
