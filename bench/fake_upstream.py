@@ -29,26 +29,53 @@ class Frames:
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
             b"Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n"
         )
-        self.start = _event("message_start", {
-            "type": "message_start",
-            "message": {"id": "msg_bench", "type": "message", "role": "assistant", "content": [],
-                        "model": "claude-sonnet-4-5-20250929", "stop_reason": None,
-                        "stop_sequence": None, "usage": {"input_tokens": 25, "output_tokens": 1}},
-        }) + _event("content_block_start", {
-            "type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""},
-        })
+        self.start = _event(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_bench",
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [],
+                    "model": "claude-sonnet-4-5-20250929",
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 25, "output_tokens": 1},
+                },
+            },
+        ) + _event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        )
         self.deltas = [
-            _event("content_block_delta", {
-                "type": "content_block_delta", "index": 0,
-                "delta": {"type": "text_delta", "text": f"word{i} "},
-            })
+            _event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": f"word{i} "},
+                },
+            )
             for i in range(chunks)
         ]
-        self.end = _event("content_block_stop", {"type": "content_block_stop", "index": 0}) + _event(
-            "message_delta", {"type": "message_delta",
-                              "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                              "usage": {"output_tokens": chunks}},
-        ) + _event("message_stop", {"type": "message_stop"}) + b"0\r\n\r\n"
+        self.end = (
+            _event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            + _event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": chunks},
+                },
+            )
+            + _event("message_stop", {"type": "message_stop"})
+            + b"0\r\n\r\n"
+        )
 
 
 class Upstream(asyncio.Protocol):
@@ -76,7 +103,13 @@ class Upstream(asyncio.Protocol):
         length = 0
         marker = head.find(b"content-length:")
         if marker >= 0:
-            length = int(head[marker + 15 : head.find(b"\r\n", marker) if head.find(b"\r\n", marker) > 0 else None])
+            length = int(
+                head[
+                    marker + 15 : head.find(b"\r\n", marker)
+                    if head.find(b"\r\n", marker) > 0
+                    else None
+                ]
+            )
         if len(self._buffer) < head_end + 4 + length:
             return
         self._buffer = self._buffer[head_end + 4 + length :]

@@ -20,7 +20,9 @@ MARKERS = (b"content_block_delta", b'"type":"content"')
 BODY = {"messages": [{"role": "user", "content": "Benchmark, please answer."}], "max_tokens": 256}
 
 
-async def one_stream(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> tuple[float, float, bool]:
+async def one_stream(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str]
+) -> tuple[float, float, bool]:
     started = time.perf_counter()
     ttft = None
     ok = False
@@ -34,7 +36,9 @@ async def one_stream(session: aiohttp.ClientSession, url: str, headers: dict[str
     return (ttft if ttft is not None else total), total, ok
 
 
-async def run(url: str, concurrency: int, count: int, key: str | None, hold: bool) -> dict[str, object]:
+async def run(
+    url: str, concurrency: int, count: int, key: str | None, hold: bool
+) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {key}", "x-api-key": key} if key else {}
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=600)
@@ -48,7 +52,7 @@ async def run(url: str, concurrency: int, count: int, key: str | None, hold: boo
             remaining -= 1
             try:
                 results.append(await one_stream(session, url, headers))
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 errors += 1
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -73,7 +77,7 @@ async def run(url: str, concurrency: int, count: int, key: str | None, hold: boo
 def _pct(values: list[float], p: float) -> float:
     if not values:
         return 0.0
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def main() -> None:

@@ -43,7 +43,11 @@ def create_app(config: GatewayConfig) -> web.Application:
     add_ops_routes(app, config)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession() as http, redis_client(config.redis) as redis:
+        connector = aiohttp.TCPConnector(limit=config.server.upstream_connections, limit_per_host=0)
+        async with (
+            aiohttp.ClientSession(connector=connector) as http,
+            redis_client(config.redis) as redis,
+        ):
             limiter = build_limiter(config, redis)
             shared = Shared(http=http, redis=redis, limiter=limiter)
             app[STATE] = StateRef(build_state(config, shared))

@@ -90,7 +90,12 @@ def serve_forever(config: GatewayConfig, path: str, host: str | None, port: int 
     configure_logging(config.server.log_format)
     host = host or config.server.host
     port = config.server.port if port is None else port
-    asyncio.run(serve(config, path, host, port))
+    if config.server.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.run(serve(config, path, host, port))
+    else:
+        asyncio.run(serve(config, path, host, port))
 
 
 def configure_logging(log_format: str) -> None:

@@ -68,6 +68,12 @@ class ServerConfig(_Strict):
     max_tokens_limit: int = Field(default=64_000, ge=1)
     drain_seconds: float = Field(default=30, ge=0, description="on SIGTERM, for open streams")
     demo_page: bool = Field(default=True, description="serve the demo chat page at /")
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop", description="uvloop: the same asyncio API with a faster loop"
+    )
+    upstream_connections: int = Field(
+        default=10_000, ge=1, description="open connections to upstreams, all providers"
+    )
     log_format: Literal["json", "text"] = "json"
     cors: CorsConfig = Field(default_factory=CorsConfig)
     date_context: DateContextConfig = Field(default_factory=DateContextConfig)

@@ -1,7 +1,8 @@
 """Which chain serves a request: chains and model aliases from config, and demo mode.
 
 A request's optional `model` names a chain, a model alias, or the upstream model id of
-an alias (`claude-sonnet-4-5-20250929`); without one, the default chain serves.  An alias used on its own is a one-target chain with the default chain's
+an alias (`claude-sonnet-4-5-20250929`); without one, the default chain serves.  An
+alias used on its own is a one-target chain with the default chain's
 settings.  Demo mode (no configured provider has credentials) resolves every name to the
 demo provider, so a fresh install streams without a key.
 """

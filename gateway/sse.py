@@ -7,8 +7,9 @@ and keeps non-ASCII text as UTF-8.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from providers.errors import GatewayError
 
@@ -19,15 +20,13 @@ SSE_HEADERS = {
 }
 KEEPALIVE_FRAME = b": keep-alive\n\n"
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
 
 def frame(event: dict[str, Any]) -> bytes:
-    return b"data: " + _encode(event).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(event) + b"\n\n"
 
 
 def content_frame(text: str) -> bytes:
-    return b'data: {"type":"content","text":' + _encode(text).encode() + b"}\n\n"
+    return b'data: {"type":"content","text":' + orjson.dumps(text) + b"}\n\n"
 
 
 def error_event(error: GatewayError, request_id: str, redact: Redactor) -> dict[str, Any]:

@@ -13,11 +13,11 @@ settings, request transform, error classification and factory are `providers.ant
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 import aiohttp
+import orjson
 
 from providers.anthropic import AnthropicSettings, status_of_error_type, to_anthropic_params
 from providers.base import Delta, ModelRef, StreamEnd, TextDelta, UpstreamRequest, Usage
@@ -27,7 +27,7 @@ from providers.errors import (
     UpstreamProtocolError,
     upstream_error_for_status,
 )
-from providers.http_sse import Frame, post_sse
+from providers.http_sse import Frame, drain, post_sse
 
 # --- client -----------------------------------------------------------------------------
 
@@ -86,24 +86,25 @@ async def from_anthropic_frames(
         async with aclosing(frames):
             async for event, data in frames:
                 if event == b"content_block_delta":
-                    delta = json.loads(data)["delta"]
+                    delta = orjson.loads(data)["delta"]
                     if delta.get("type") == "text_delta":
                         streamed_chars += len(delta["text"])
                         usage.output_tokens = max(usage.output_tokens, -(-streamed_chars // 4))
                         yield TextDelta(delta["text"])
                 elif event == b"message_start":
-                    message = json.loads(data)["message"]
+                    message = orjson.loads(data)["message"]
                     served_model = message.get("model") or model
                     usage.input_tokens = (message.get("usage") or {}).get("input_tokens") or 0
                 elif event == b"message_delta":
-                    payload = json.loads(data)
+                    payload = orjson.loads(data)
                     stop_reason = (payload.get("delta") or {}).get("stop_reason")
                     usage.output_tokens = (payload.get("usage") or {}).get("output_tokens") or 0
                 elif event == b"message_stop":
+                    await drain(frames)
                     yield StreamEnd(model=served_model, stop_reason=stop_reason, usage=usage)
                     return
                 elif event == b"error":
-                    kind = (json.loads(data).get("error") or {}).get("type")
+                    kind = (orjson.loads(data).get("error") or {}).get("type")
                     raise upstream_error_for_status(status_of_error_type(kind), provider)
             raise UpstreamConnectionError("The upstream stream ended before message_stop.")
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -8,11 +8,12 @@ connection instead of returning a half-read one to the pool.
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import aiohttp
+import orjson
 
 from providers.errors import (
     UpstreamConnectionError,
@@ -34,13 +35,15 @@ async def post_sse(
     connect_timeout_s: float,
     read_timeout_s: float,
 ) -> AsyncGenerator[Frame, None]:
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
-    )
+    # No per-read timer: the policy chain's idle time-out bounds each wait more cheaply;
+    # `read_timeout_s` caps only the wait for the response headers.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=None)
     try:
-        async with http.post(
-            url, data=json.dumps(body).encode(), headers=headers, timeout=timeout
-        ) as response:
+        async with asyncio.timeout(read_timeout_s):
+            response = await http.post(
+                url, data=orjson.dumps(body), headers=headers, timeout=timeout
+            )
+        async with response:
             if response.status != 200:
                 await response.read()
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -73,6 +76,13 @@ async def sse_frames(content: aiohttp.StreamReader) -> AsyncGenerator[Frame, Non
             if frame[0] or frame[1]:
                 yield frame
         buffer = buffer[start:]
+
+
+async def drain(frames: AsyncGenerator[Frame, None]) -> None:
+    """Read to the end of the response after its last event, so that its connection goes
+    back to the pool for the next request instead of being closed half-read."""
+    async for _ in frames:
+        pass
 
 
 def parse_frame(raw: bytes) -> Frame:

@@ -16,12 +16,12 @@ Differences from the gateway's request, by design:
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 
 import aiohttp
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from providers.base import Delta, ModelRef, StreamEnd, TextDelta, UpstreamRequest, Usage
@@ -31,7 +31,7 @@ from providers.errors import (
     UpstreamProtocolError,
     upstream_error_for_status,
 )
-from providers.http_sse import Frame, post_sse
+from providers.http_sse import Frame, drain, post_sse
 from providers.registry import ProviderContext
 
 # --- settings ---------------------------------------------------------------------------
@@ -130,9 +130,10 @@ async def from_openai_frames(
         async with aclosing(frames):
             async for _, data in frames:
                 if data == b"[DONE]":
+                    await drain(frames)
                     yield StreamEnd(model=served_model, stop_reason=finish_reason, usage=usage)
                     return
-                chunk = json.loads(data)
+                chunk = orjson.loads(data)
                 if "error" in chunk:
                     raise _stream_error(chunk["error"], provider)
                 served_model = chunk.get("model") or served_model
