@@ -5,11 +5,11 @@ the first keep-alive comment, whichever comes first.  A failure before that beco
 plain response with the error's status and one SSE error frame; a failure after it is
 an `error` event.  Either way the stream ends with exactly one `done` or one `error`.
 
-The upstream is read by a separate task into a small queue, so that the writer can
-send keep-alive comments while the upstream is silent without cancelling a read.  When
-the client goes away the handler is cancelled; `finally` cancels the reader task, which
-closes the upstream connection.  `end(error)` ends an open stream from outside (graceful
-shutdown): the reader is cancelled and the client gets that error as the last event.
+The handler's task reads the policy chain itself; keep-alive comments come from a timer
+while the upstream is silent.  When the client goes away the handler is cancelled, which
+closes the chain and so the upstream connection.  `end(error)` ends an open stream from
+outside (graceful shutdown): the read is cancelled and the client gets that error as the
+last event.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +30,6 @@ from providers.base import Delta, StreamEnd, TextDelta, Usage
 from providers.errors import GatewayError, UpstreamProtocolError
 
 log = logging.getLogger("gateway.streaming")
-
-_QUEUE_SIZE = 64
-
-Item = Delta | GatewayError
 
 
 @dataclass(slots=True)
@@ -70,7 +67,7 @@ class SseStream:
     def __init__(
         self,
         request: web.Request,
-        deltas: AsyncIterator[Delta],
+        deltas: AsyncGenerator[Delta, None],
         outcome: StreamOutcome,
         options: StreamOptions,
     ) -> None:
@@ -78,82 +75,115 @@ class SseStream:
         self._deltas = deltas
         self._outcome = outcome
         self._options = options
-        self._queue: asyncio.Queue[Item] = asyncio.Queue(_QUEUE_SIZE)
-        self._reader: asyncio.Task[None] | None = None
+        self._response: web.StreamResponse | None = None
+        self._committing: asyncio.Task[web.StreamResponse] | None = None
+        self._task: asyncio.Task[Any] | None = None
         self._ending: GatewayError | None = None
+        self._keepalive = _KeepAlive(self, options.keepalive_s)
 
     def end(self, error: GatewayError) -> None:
         """End the stream from outside with `error` as its last event (e.g. shutdown)."""
         self._ending = error
-        if self._reader is not None:
-            self._reader.cancel()
-        if not self._queue.full():
-            self._queue.put_nowait(error)
+        if self._task is not None:
+            self._task.cancel()
 
     async def run(self) -> web.StreamResponse:
-        """Stream the deltas to the client; the outcome is filled in as it goes."""
-        outcome, options = self._outcome, self._options
-        queue, wire = self._queue, options.format
-        self._reader = asyncio.create_task(self._read_upstream())
-        response: web.StreamResponse | None = None
-        try:
-            while True:
-                if self._ending is not None:
-                    item: Item = self._ending
-                elif queue.empty() and wire.keepalive is not None:
-                    try:
-                        async with asyncio.timeout(options.keepalive_s):
-                            item = await queue.get()
-                    except TimeoutError:
-                        response = response or await self._commit()
-                        await response.write(wire.keepalive)
-                        continue
-                elif queue.empty():
-                    item = await queue.get()
-                else:
-                    item = queue.get_nowait()
+        """Stream the deltas to the client; the outcome is filled in as it goes.
 
-                if isinstance(item, TextDelta):
-                    response = response or await self._commit()
-                    await response.write(wire.content(item.text))
-                    if outcome.first_content_at is None:
-                        outcome.first_content_at = time.perf_counter()
-                    outcome.sent_chars += len(item.text)
-                    if outcome.text is not None:
-                        outcome.text.append(item.text)
-                elif isinstance(item, StreamEnd):
-                    outcome.outcome, outcome.model, outcome.usage = "ok", item.model, item.usage
-                    response = response or await self._commit()
-                    await response.write(wire.done(self._done_event(item)))
-                    break
-                else:
-                    outcome.outcome, outcome.error = "error", item
-                    if response is None:
-                        outcome.status = item.client_status
-                        return wire.error_response(
-                            item, options.request_id, options.redact, options.headers
-                        )
-                    last = wire.error(error_event(item, options.request_id, options.redact))
-                    if last is None:
-                        self._cut(response)
-                        return response
-                    await response.write(last)
-                    break
-            await response.write_eof()
-            return response
+        The handler's own task reads the chain, so a client that goes away cancels the
+        upstream call directly; keep-alives are written from a timer.
+        """
+        outcome, wire = self._outcome, self._options.format
+        task = self._task = asyncio.current_task()
+        assert task is not None
+        clock = time.perf_counter
+        if wire.keepalive is not None:
+            self._keepalive.start()
+        try:
+            try:
+                async with aclosing(self._deltas) as deltas:
+                    while True:
+                        asked = clock()
+                        try:
+                            item = await anext(deltas)
+                        except StopAsyncIteration:
+                            raise UpstreamProtocolError(
+                                "The upstream stream ended without a final event."
+                            ) from None
+                        finally:
+                            outcome.upstream_wait_s += clock() - asked
+                        if isinstance(item, TextDelta):
+                            if not item.text:
+                                continue
+                            response = self._response or await self._commit()
+                            await response.write(wire.content(item.text))
+                            self._keepalive.wrote()
+                            if outcome.first_content_at is None:
+                                outcome.first_content_at = clock()
+                            outcome.sent_chars += len(item.text)
+                            if outcome.text is not None:
+                                outcome.text.append(item.text)
+                        else:
+                            outcome.outcome, outcome.model = "ok", item.model
+                            outcome.usage = item.usage
+                            response = self._response or await self._commit()
+                            await response.write(wire.done(self._done_event(item)))
+                            await response.write_eof()
+                            return response
+            except asyncio.CancelledError:
+                if self._ending is None or task.uncancel() > 0:
+                    raise
+                error: GatewayError = self._ending
+            except GatewayError as failure:
+                error = failure
+            except Exception:
+                log.exception("unexpected failure while streaming")
+                error = InternalError()
+            return await self._fail(error)
         except (asyncio.CancelledError, ConnectionResetError):
             outcome.outcome = "client_disconnected"
             raise
         finally:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+            self._keepalive.stop()
+
+    async def _fail(self, error: GatewayError) -> web.StreamResponse:
+        outcome, options, wire = self._outcome, self._options, self._options.format
+        outcome.outcome, outcome.error = "error", error
+        if self._response is None and self._committing is None:
+            outcome.status = error.client_status
+            return wire.error_response(error, options.request_id, options.redact, options.headers)
+        response = self._response or await self._commit()
+        last = wire.error(error_event(error, options.request_id, options.redact))
+        if last is None:
+            self._cut(response)
+            return response
+        await response.write(last)
+        await response.write_eof()
+        return response
 
     async def _commit(self) -> web.StreamResponse:
+        """Send the status and headers, once, whoever gets here first."""
+        if self._committing is None:
+            self._committing = asyncio.ensure_future(self._prepare())
+        return await asyncio.shield(self._committing)
+
+    async def _prepare(self) -> web.StreamResponse:
         self._outcome.committed = True
         headers = {**self._options.format.headers, **self._options.headers}
-        stream = web.StreamResponse(status=200, headers=headers)
-        await stream.prepare(self._request)
-        return stream
+        response = web.StreamResponse(status=200, headers=headers)
+        await response.prepare(self._request)
+        self._response = response
+        return response
+
+    async def write_keepalive(self) -> None:
+        keepalive = self._options.format.keepalive
+        if keepalive is None:
+            return
+        try:
+            response = self._response or await self._commit()
+            await response.write(keepalive)
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client is gone, or the stream just ended: the handler sees to it
 
     def _cut(self, response: web.StreamResponse) -> None:
         """End the response without its final chunk, so the client sees it as failed."""
@@ -173,33 +203,38 @@ class SseStream:
             event.update(self._options.done_extra())
         return event
 
-    async def _read_upstream(self) -> None:
-        """Copy deltas into the queue; always finish with a `StreamEnd` or an error.
 
-        Time spent waiting for the next delta is the upstream's, and is added up for the
-        overhead metric.
-        """
-        queue, outcome, deltas = self._queue, self._outcome, self._deltas
-        clock = time.perf_counter
-        try:
-            while True:
-                asked = clock()
-                try:
-                    delta = await anext(deltas)
-                except StopAsyncIteration:
-                    break
-                finally:
-                    outcome.upstream_wait_s += clock() - asked
-                if isinstance(delta, TextDelta) and not delta.text:
-                    continue
-                await queue.put(delta)
-                if isinstance(delta, StreamEnd):
-                    return
-            await queue.put(
-                UpstreamProtocolError("The upstream stream ended without a final event.")
-            )
-        except GatewayError as error:
-            await queue.put(error)
-        except Exception:
-            log.exception("unexpected failure while reading the upstream stream")
-            await queue.put(InternalError())
+class _KeepAlive:
+    """Writes a keep-alive comment when nothing was written for `interval_s`.
+
+    One timer per interval, not per event: writing content only records the time.
+    """
+
+    def __init__(self, stream: SseStream, interval_s: float) -> None:
+        self._stream = stream
+        self._interval_s = interval_s
+        self._last = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._writing: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+        self._timer = self._loop.call_at(self._last + self._interval_s, self._tick)
+
+    def wrote(self) -> None:
+        self._last = self._loop.time() if self._timer is not None else self._last
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._writing is not None and not self._writing.done():
+            self._writing.cancel()
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        if now - self._last >= self._interval_s and (self._writing is None or self._writing.done()):
+            self._writing = asyncio.ensure_future(self._stream.write_keepalive())
+            self._last = now
+        self._timer = self._loop.call_at(self._last + self._interval_s, self._tick)
