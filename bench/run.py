@@ -266,7 +266,7 @@ def main() -> None:
             load(f"{gw.url}/ai/stream/chat", 20, 200)  # warm-up
         load(f"http://127.0.0.1:{fake_port}/v1/messages", 20, 200, key=None)
 
-        rows, cpu_per_k, calls_per_request = [], None, None
+        rows, cpu_per_k, calls_per_request, demo_cpu_per_k = [], None, None, None
         for c in levels:
             count = {1: 30, 100: 1000}.get(c, 3 * c)
             direct = load(f"http://127.0.0.1:{fake_port}/v1/messages", c, count, key=None)
@@ -281,11 +281,22 @@ def main() -> None:
                 calls_per_request = (redis_evalsha_calls(redis_port) - calls_before) / max(
                     through["streams"], 1
                 )
-            rows.append(
-                ("gateway, demo provider", c, load(f"{demo.url}/ai/stream/chat", c, count), None)
-            )
+            demo_cpu_before = cpu_seconds(demo.process.pid)
+            through_demo = load(f"{demo.url}/ai/stream/chat", c, count)
+            if c == 100:
+                demo_cpu_per_k = (
+                    (cpu_seconds(demo.process.pid) - demo_cpu_before)
+                    / max(through_demo["streams"], 1)
+                    * 1000
+                )
+            rows.append(("gateway, demo provider", c, through_demo, None))
 
         print_table(rows)
+        if demo_cpu_per_k is not None:
+            print(
+                f"gateway CPU per stream, demo provider (no upstream, no Redis): "
+                f"{demo_cpu_per_k:.3f} ms"
+            )
 
         if not args.hold:
             print_targets(rows, cpu_per_k, calls_per_request, 0, {})

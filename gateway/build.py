@@ -74,13 +74,13 @@ def build_step(name: str, config: GatewayConfig, breaker: CircuitBreaker) -> Ste
     if name == "date_context":
         settings = config.server.date_context
         return DateContext(settings.timezone) if settings.enabled else None
+    quotas = {name: p.quota for name, p in config.providers.items() if p.quota is not None}
+    if name == "upstream_quota":
+        return UpstreamQuota(quotas) if quotas else None  # no quota: no layer to pass through
     steps: dict[str, Step] = {
         "fallback": Fallback(),
         "retry": Retry(),
         "circuit_breaker": breaker,
-        "upstream_quota": UpstreamQuota(
-            {name: p.quota for name, p in config.providers.items() if p.quota is not None}
-        ),
         "timeouts": Timeouts(),
     }
     return steps[name]

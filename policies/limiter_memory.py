@@ -71,9 +71,10 @@ class MemoryLimiter:
                 quota = quota_from_tat(limits.tokens_per_minute, tpm_new, now)
         if limits.concurrent_streams:
             state.leases[plan.lease_id] = now + plan.lease_ttl_ms
+        if plan.day not in state.days:
+            self._forget_old_days(state, plan.day)
         day = state.days.setdefault(plan.day, {})
         day["tokens"] = day.get("tokens", 0) + plan.cost
-        self._forget_old_days(state, plan.day)
         admission = Admission(plan.tenant, limits, plan.lease_id, plan.cost, plan.day, quota, self)
         return Decision(True, admission=admission)
 
