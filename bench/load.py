@@ -22,49 +22,59 @@ BODY = {"messages": [{"role": "user", "content": "Benchmark, please answer."}], 
 
 async def one_stream(
     session: aiohttp.ClientSession, url: str, headers: dict[str, str]
-) -> tuple[float, float, bool]:
+) -> tuple[float, float, str]:
+    """(time to first text, total time, outcome: "ok", "http <status>" or an error code)."""
     started = time.perf_counter()
     ttft = None
-    ok = False
+    outcome = "no final event"
     async with session.post(url, json=BODY, headers=headers) as response:
         async for chunk in response.content.iter_any():
             if ttft is None and any(m in chunk for m in MARKERS):
                 ttft = time.perf_counter() - started
             if b"message_stop" in chunk or b'"type":"done"' in chunk:
-                ok = response.status == 200
+                outcome = "ok" if response.status == 200 else f"http {response.status}"
+            elif b'"type":"error"' in chunk:
+                code = chunk.split(b'"code":"', 1)[-1].split(b'"', 1)[0].decode(errors="replace")
+                outcome = f"error event {code}"
     total = time.perf_counter() - started
-    return (ttft if ttft is not None else total), total, ok
+    return (ttft if ttft is not None else total), total, outcome
 
 
 async def run(
-    url: str, concurrency: int, count: int, key: str | None, hold: bool
+    url: str, concurrency: int, count: int, key: str | None, ramp_per_s: float
 ) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {key}", "x-api-key": key} if key else {}
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=600)
-    results: list[tuple[float, float, bool]] = []
-    errors = 0
+    results: list[tuple[float, float, str]] = []
+    errors: dict[str, int] = {}
     remaining = count
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
         nonlocal remaining, errors
+        if ramp_per_s:
+            await asyncio.sleep(index / ramp_per_s)
         while remaining > 0:
             remaining -= 1
             try:
-                results.append(await one_stream(session, url, headers))
-            except (TimeoutError, aiohttp.ClientError):
-                errors += 1
+                result = await one_stream(session, url, headers)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                continue
+            results.append(result)
+            if result[2] != "ok":
+                errors[result[2]] = errors.get(result[2], 0) + 1
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
     ttfts = sorted(r[0] for r in results)
     totals = sorted(r[1] for r in results)
-    failed = errors + sum(1 for r in results if not r[2])
     return {
         "streams": len(results),
-        "failed": failed,
+        "failed": sum(errors.values()),
+        "errors": errors,
         "elapsed_s": elapsed,
         "rps": len(results) / elapsed if elapsed else 0,
         "ttft_p50_ms": _pct(ttfts, 50) * 1000,
@@ -86,9 +96,11 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int, default=1)
     parser.add_argument("-n", "--count", type=int, default=100)
     parser.add_argument("--key")
-    parser.add_argument("--hold", action="store_true")
+    parser.add_argument(
+        "--ramp", type=float, default=0, help="open at most this many streams per second"
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.url, args.concurrency, args.count, args.key, args.hold))))
+    print(json.dumps(asyncio.run(run(args.url, args.concurrency, args.count, args.key, args.ramp))))
 
 
 if __name__ == "__main__":

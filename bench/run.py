@@ -234,6 +234,8 @@ def hold_streams(bench: Bench, gateway: Gateway, count: int) -> tuple[int, dict[
         str(count),
         "--key",
         KEY,
+        "--ramp",
+        "2000",  # new connections per second: a burst beyond the accept queues is no test
     ]
     client = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -331,30 +333,33 @@ def print_table(rows: list[tuple[str, int, dict[str, Any], dict[str, Any] | None
 
 
 def print_targets(rows, cpu_per_k, calls_per_request, idle_kb, held) -> None:  # type: ignore[no-untyped-def]
-    at_100 = next(r for r in rows if r[0] == "gateway, anthropic adapter" and r[1] == 100)
-    direct = at_100[3]
-    added_p50 = at_100[2]["ttft_p50_ms"] - direct["ttft_p50_ms"]
-    added_p99 = at_100[2]["ttft_p99_ms"] - direct["ttft_p99_ms"]
     print("\ntarget                                              measured        ok")
-    check("added TTFT p50 at C=100 <= 1 ms", f"{added_p50:.2f} ms", added_p50 <= 1)
-    check("added TTFT p99 at C=100 <= 5 ms", f"{added_p99:.2f} ms", added_p99 <= 5)
-    # seconds per 1,000 streams is numerically milliseconds per stream
-    check("gateway CPU per 50-chunk stream <= 1.5 ms", f"{cpu_per_k:.3f} ms", cpu_per_k <= 1.5)
-    check("  (CPU seconds per 1,000 streams)", f"{cpu_per_k:.2f} s", True)
-    check(
-        "Redis scripts per request (admit + settle)",
-        f"{calls_per_request:.2f}",
-        calls_per_request is not None and calls_per_request <= 2.05,
-    )
-    check("Redis round trips before the first byte", "1 (admit)", True)
-    check("idle RSS", f"{idle_kb / 1024:.1f} MiB", True)
+    at_100 = [r for r in rows if r[0] == "gateway, anthropic adapter" and r[1] == 100]
+    if at_100:
+        through, direct = at_100[0][2], at_100[0][3]
+        added_p50 = through["ttft_p50_ms"] - direct["ttft_p50_ms"]
+        added_p99 = through["ttft_p99_ms"] - direct["ttft_p99_ms"]
+        check("added TTFT p50 at C=100 <= 1 ms", f"{added_p50:.2f} ms", added_p50 <= 1)
+        check("added TTFT p99 at C=100 <= 5 ms", f"{added_p99:.2f} ms", added_p99 <= 5)
+        # seconds per 1,000 streams is numerically milliseconds per stream
+        check("gateway CPU per 50-chunk stream <= 1.5 ms", f"{cpu_per_k:.3f} ms", cpu_per_k <= 1.5)
+        check(
+            "Redis scripts per request (admit + settle)",
+            f"{calls_per_request:.2f}",
+            calls_per_request <= 2.05,
+        )
+        check("Redis round trips before the first byte", "1 (admit)", True)
+    if held:
+        check("idle RSS", f"{idle_kb / 1024:.1f} MiB", True)
     for n, (rss, result) in held.items():
         per = (rss - idle_kb) / n
         check(
             f"{n} open streams: errors",
-            f"{result['failed']} of {result['streams']}",
+            f"{result['failed']} of {n}",
             result["failed"] == 0 and result["streams"] == n,
         )
+        if result["failed"]:
+            print(f"    {result['errors']}")
         check(f"{n} open streams: RSS per stream <= 100 KB", f"{per:.1f} KB", per <= 100)
 
 

@@ -41,7 +41,7 @@ async def serve(config: GatewayConfig, config_path: str | Path, host: str, port:
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, backlog=4096)  # bursts of new streams
         await site.start()
         if config.metrics.enabled and config.metrics.port:
             metrics_runner = await _serve_metrics(app, config.metrics.host, config.metrics.port)

@@ -30,9 +30,13 @@ def require_redis_binaries() -> None:
 
 
 def free_port(cluster_bus: bool = False) -> int:
-    """A free loopback port; for cluster nodes also port + 10000 (the bus) must be free."""
+    """A free loopback port; for cluster nodes also port + 10000 (the bus) must be free.
+
+    Cluster ports stay below the kernel's ephemeral range (32768 and up), so that no
+    outgoing connection can take a bus port between this check and the server's start.
+    """
     for _ in range(200):
-        port = random.randint(20000, 55000) if cluster_bus else 0
+        port = random.randint(20000, 22700) if cluster_bus else 0
         try:
             with socket.socket() as sock, socket.socket() as bus:
                 sock.bind(("127.0.0.1", port))
