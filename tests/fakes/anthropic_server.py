@@ -36,6 +36,12 @@ ERROR_TYPES = {
 
 
 class FakeAnthropic(FakeUpstream):
+    ERROR_EVENT = (
+        b'event: error\ndata: {"type": "error", "error": '
+        b'{"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+    )
+    MALFORMED = b'event: content_block_delta\ndata: {"type": "content_bl\n\n'
+
     def __init__(self) -> None:
         super().__init__("/v1/messages")
 
@@ -106,7 +112,7 @@ class FakeAnthropic(FakeUpstream):
             await asyncio.sleep(script.first_token_delay)
         for i, chunk in enumerate(script.chunks):
             if script.fault and script.fault != "thinking" and i == script.fault_after:
-                return await self._fault(request, response, send, script)
+                return await self._fault(request, response, script)
             if i and script.chunk_delay:
                 await asyncio.sleep(script.chunk_delay)
             await send(
@@ -118,7 +124,7 @@ class FakeAnthropic(FakeUpstream):
                 },
             )
         if script.fault and script.fault != "thinking" and script.fault_after >= len(script.chunks):
-            return await self._fault(request, response, send, script)
+            return await self._fault(request, response, script)
         await send("content_block_stop", {"type": "content_block_stop", "index": 0})
         await send(
             "message_delta",
@@ -130,30 +136,6 @@ class FakeAnthropic(FakeUpstream):
         )
         await send("message_stop", {"type": "message_stop"})
         await response.write_eof()
-        return response
-
-    async def _fault(
-        self, request: web.Request, response: web.StreamResponse, send: _Sender, script: Script
-    ) -> web.StreamResponse:
-        if script.fault == "error_event":
-            await send(
-                "error",
-                {
-                    "type": "error",
-                    "error": {"type": "overloaded_error", "message": "Overloaded"},
-                },
-            )
-            await response.write_eof()
-        elif script.fault == "malformed":
-            await response.write(b'event: content_block_delta\ndata: {"type": "content_bl\n\n')
-            await response.write_eof()
-        elif script.fault == "truncate":
-            await response.write_eof()
-        elif script.fault == "stall":
-            await asyncio.sleep(3600)
-        elif script.fault == "drop":
-            assert request.transport is not None
-            request.transport.abort()
         return response
 
 

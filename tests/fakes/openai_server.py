@@ -34,6 +34,12 @@ ERRORS = {
 
 
 class FakeOpenAI(FakeUpstream):
+    ERROR_EVENT = (
+        b'data: {"error": {"message": "The server is overloaded.", "type": "server_error", '
+        b'"code": null}}\n\n'
+    )
+    MALFORMED = b'data: {"id": "chatcmpl-1", "choices": [\n\n'
+
     def __init__(self) -> None:
         super().__init__("/v1/chat/completions")
 
@@ -76,25 +82,6 @@ class FakeOpenAI(FakeUpstream):
             await chunk.raw({**chunk.envelope, "choices": [], "usage": usage})
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
-        return response
-
-    async def _fault(
-        self, request: web.Request, response: web.StreamResponse, script: Script
-    ) -> web.StreamResponse:
-        if script.fault == "error_event":
-            error = {"message": "The server is overloaded.", "type": "server_error", "code": None}
-            await response.write(f"data: {json.dumps({'error': error})}\n\n".encode())
-            await response.write_eof()
-        elif script.fault == "malformed":
-            await response.write(b'data: {"id": "chatcmpl-1", "choices": [\n\n')
-            await response.write_eof()
-        elif script.fault == "truncate":
-            await response.write_eof()
-        elif script.fault == "stall":
-            await asyncio.sleep(3600)
-        elif script.fault == "drop":
-            assert request.transport is not None
-            request.transport.abort()
         return response
 
 

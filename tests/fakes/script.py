@@ -77,7 +77,28 @@ class FakeUpstream:
             seen.ended = time.monotonic()
             seen.finished.set()
 
+    ERROR_EVENT = b""  # an error inside the stream, in the subclass's wire format
+    MALFORMED = b""  # a frame the client cannot parse
+
     async def _answer(
         self, request: web.Request, body: dict[str, Any], script: Script
     ) -> web.StreamResponse:
         raise NotImplementedError
+
+    async def _fault(
+        self, request: web.Request, response: web.StreamResponse, script: Script
+    ) -> web.StreamResponse:
+        """The scripted fault, after the stream started."""
+        if script.fault in ("error_event", "malformed"):
+            await response.write(
+                self.ERROR_EVENT if script.fault == "error_event" else self.MALFORMED
+            )
+            await response.write_eof()
+        elif script.fault == "truncate":
+            await response.write_eof()
+        elif script.fault == "stall":
+            await asyncio.sleep(3600)
+        elif script.fault == "drop":
+            assert request.transport is not None
+            request.transport.abort()
+        return response
