@@ -41,7 +41,6 @@ class StreamOutcome:
     model: str | None = None
     usage: Usage = field(default_factory=Usage)
     error: GatewayError | None = None
-    committed: bool = False
     sent_chars: int = 0
     first_content_at: float | None = None  # time.perf_counter()
     upstream_wait_s: float = 0.0
@@ -168,7 +167,6 @@ class SseStream:
         return await asyncio.shield(self._committing)
 
     async def _prepare(self) -> web.StreamResponse:
-        self._outcome.committed = True
         headers = {**self._options.format.headers, **self._options.headers}
         response = web.StreamResponse(status=200, headers=headers)
         await response.prepare(self._request)
@@ -223,7 +221,8 @@ class _KeepAlive:
         self._timer = self._loop.call_at(self._last + self._interval_s, self._tick)
 
     def wrote(self) -> None:
-        self._last = self._loop.time() if self._timer is not None else self._last
+        if self._timer is not None:
+            self._last = self._loop.time()
 
     def stop(self) -> None:
         if self._timer is not None:

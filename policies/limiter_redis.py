@@ -197,10 +197,6 @@ class RedisLimiter:
         raw = await self.client.hgetall(keys_for(self._prefix, tenant, day)[3])
         return DayUsage.from_fields({_text(k): int(v) for k, v in raw.items()})
 
-    async def open_slots(self, tenant: str) -> int:
-        """Leases currently held by a tenant (for health and tests)."""
-        return int(await self.client.zcard(keys_for(self._prefix, tenant, 0)[2]))
-
 
 def _quota(values: list[Any]) -> Quota | None:
     limit, remaining, reset_s = (int(v) for v in values)
