@@ -12,7 +12,6 @@ Everything the fake saw is recorded for assertions.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import Any
@@ -56,10 +55,7 @@ class FakeAnthropic(FakeUpstream):
         if problem:
             return _error(400, problem)
         if script.status != 200:
-            headers = dict(script.headers)
-            if script.retry_after is not None:
-                headers["retry-after"] = script.retry_after
-            return _error(script.status, script.message, headers)
+            return _error(script.status, script.message, self._failure_headers(script))
         if not body.get("stream"):
             return _error(400, "this fake only streams")
 
@@ -108,22 +104,18 @@ class FakeAnthropic(FakeUpstream):
                     "delta": {"type": "thinking_delta", "thinking": "hmm"},
                 },
             )
-        if script.first_token_delay:
-            await asyncio.sleep(script.first_token_delay)
-        for i, chunk in enumerate(script.chunks):
-            if script.fault and script.fault != "thinking" and i == script.fault_after:
-                return await self._fault(request, response, script)
-            if i and script.chunk_delay:
-                await asyncio.sleep(script.chunk_delay)
+
+        async def send_text(text: str) -> None:
             await send(
                 "content_block_delta",
                 {
                     "type": "content_block_delta",
                     "index": 0,
-                    "delta": {"type": "text_delta", "text": chunk},
+                    "delta": {"type": "text_delta", "text": text},
                 },
             )
-        if script.fault and script.fault != "thinking" and script.fault_after >= len(script.chunks):
+
+        if await self._play(script, send_text):
             return await self._fault(request, response, script)
         await send("content_block_stop", {"type": "content_block_stop", "index": 0})
         await send(

@@ -10,7 +10,6 @@ official `openai` SDK in tests/providers/test_openai_fake_fidelity.py.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -51,10 +50,7 @@ class FakeOpenAI(FakeUpstream):
         if not body.get("messages") or "model" not in body:
             return _error(400, "messages and model are required")
         if script.status != 200:
-            headers = dict(script.headers)
-            if script.retry_after is not None:
-                headers["retry-after"] = script.retry_after
-            return _error(script.status, script.message, headers)
+            return _error(script.status, script.message, self._failure_headers(script))
 
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream; charset=utf-8", **script.headers}
@@ -62,15 +58,7 @@ class FakeOpenAI(FakeUpstream):
         await response.prepare(request)
         chunk = _ChunkWriter(response, body["model"])
         await chunk({"role": "assistant", "content": ""})
-        if script.first_token_delay:
-            await asyncio.sleep(script.first_token_delay)
-        for i, text in enumerate(script.chunks):
-            if script.fault and i == script.fault_after:
-                return await self._fault(request, response, script)
-            if i and script.chunk_delay:
-                await asyncio.sleep(script.chunk_delay)
-            await chunk({"content": text})
-        if script.fault and script.fault_after >= len(script.chunks):
+        if await self._play(script, lambda text: chunk({"content": text})):
             return await self._fault(request, response, script)
         await chunk({}, finish_reason="stop" if script.stop_reason == "end_turn" else "length")
         if (body.get("stream_options") or {}).get("include_usage"):

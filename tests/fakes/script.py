@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
 Fault = Literal["error_event", "drop", "malformed", "stall", "truncate", "thinking"]
+STREAM_FAULTS = {"error_event", "drop", "malformed", "stall", "truncate"}  # end the stream
 
 
 @dataclass
@@ -84,6 +86,29 @@ class FakeUpstream:
         self, request: web.Request, body: dict[str, Any], script: Script
     ) -> web.StreamResponse:
         raise NotImplementedError
+
+    @staticmethod
+    def _failure_headers(script: Script) -> dict[str, str]:
+        """Headers of a scripted error status (with its retry-after, if any)."""
+        headers = dict(script.headers)
+        if script.retry_after is not None:
+            headers["retry-after"] = script.retry_after
+        return headers
+
+    @staticmethod
+    async def _play(script: Script, send_text: Callable[[str], Awaitable[None]]) -> bool:
+        """Send the script's text chunks with its timing.  True when its stream fault is due
+        (after `fault_after` chunks): the caller then plays `_fault` instead of the end."""
+        faulty = script.fault in STREAM_FAULTS
+        if script.first_token_delay:
+            await asyncio.sleep(script.first_token_delay)
+        for i, text in enumerate(script.chunks):
+            if faulty and i == script.fault_after:
+                return True
+            if i and script.chunk_delay:
+                await asyncio.sleep(script.chunk_delay)
+            await send_text(text)
+        return faulty
 
     async def _fault(
         self, request: web.Request, response: web.StreamResponse, script: Script
