@@ -21,7 +21,6 @@ from typing import Any, Literal, Protocol
 
 from policies.settings import BreakerSettings, RetrySettings, TimeoutSettings
 from providers.base import Delta, ModelRef, Provider, UpstreamRequest, Usage
-from providers.errors import GatewayError
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +62,6 @@ class CallStats:
     models_tried: list[str] = field(default_factory=list)
     models_used: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
-    errors: list[GatewayError] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

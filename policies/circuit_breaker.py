@@ -2,8 +2,9 @@
 target for `cooldown_s`, then let one request probe it (half-open).
 
 State is per upstream (provider + model), shared by every chain and request of this
-process.  Failures are upstream faults (a 400 for a bad request is the client's, and a
-client that goes away is nobody's); success is the first delta of an answer.
+process.  Failures are errors with `target_fault` (a 400 for a bad request is the
+client's, an exhausted gateway quota is the gateway's, and a client that goes away is
+nobody's); success is the first delta of an answer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 from policies.base import Call, Handler, Target
 from providers.base import Delta
-from providers.errors import TargetCoolingDown, UpstreamError, UpstreamRejected
+from providers.errors import TargetCoolingDown, UpstreamError
 
 State = Literal["closed", "open", "half_open"]
 
@@ -50,7 +51,7 @@ class CircuitBreaker:
                         self._record_success(circuit)
                     yield delta
         except UpstreamError as error:
-            if not isinstance(error, UpstreamRejected | TargetCoolingDown):
+            if error.target_fault:
                 self._record_failure(target, circuit)
             raise
         finally:

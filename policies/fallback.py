@@ -56,7 +56,6 @@ class Fallback:
                             sent += text
                             yield delta if text is delta.text else TextDelta(text)
             except UpstreamError as error:
-                stats.errors.append(error)
                 if error.usage is not None:
                     stats.usage.add(error.usage)
                 last_error = error

@@ -23,10 +23,11 @@
         └── UpstreamRejected        400/413 upstream: the request itself → 400, final
 
 `retryable` says whether trying the same target again may succeed; `fallback` says
-whether another target may succeed.  `client_status` is the only place outside `gateway/`
-where an HTTP status is named: it is the status the client sees when this error ends
-a request before the stream started.  Messages are written by the gateway, never copied
-from an upstream body, so they cannot carry an upstream key.
+whether another target may succeed; `target_fault` says whether the failure counts
+against the target's health (the circuit breaker).  `client_status` is the only place
+outside `gateway/` where an HTTP status is named: it is the status the client sees when
+this error ends a request before the stream started.  Messages are written by the
+gateway, never copied from an upstream body, so they cannot carry an upstream key.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class UpstreamError(GatewayError):
     client_status = 502
     retryable = True
     fallback = True
+    target_fault = True
 
     def __init__(
         self,
@@ -156,12 +158,14 @@ class TargetCoolingDown(UpstreamError):
     code = "target_cooling_down"
     client_status = 503
     retryable = False
+    target_fault = False  # the breaker's own answer
 
 
 class UpstreamQuotaExhausted(UpstreamError):
     code = "upstream_quota_exhausted"
     client_status = 503
     retryable = False
+    target_fault = False  # the gateway's own quota, not the upstream's health
 
 
 class UpstreamRejected(UpstreamError):
@@ -169,6 +173,7 @@ class UpstreamRejected(UpstreamError):
     client_status = 400
     retryable = False
     fallback = False
+    target_fault = False  # the client's request
 
 
 def upstream_error_for_status(

@@ -19,7 +19,9 @@ from providers.errors import (
     TargetCoolingDown,
     UpstreamError,
     UpstreamOverloaded,
+    UpstreamQuotaExhausted,
     UpstreamRateLimited,
+    UpstreamRejected,
     UpstreamServerError,
     UpstreamTimeout,
 )
@@ -162,3 +164,15 @@ def test_prefill_extends_an_existing_assistant_turn():
     continued = with_prefill(request, "2, 3, ")
     assert continued.messages[-1] == Message("assistant", "1, 2, 3,")
     assert len(continued.messages) == 2
+
+
+@pytest.mark.parametrize("error", [UpstreamQuotaExhausted("q"), UpstreamRejected("bad request")])
+async def test_breaker_ignores_failures_that_are_not_the_targets(error):
+    breaker = CircuitBreaker(FakeClock())
+    provider = ScriptedProvider("p", [error, error])
+    t = target(provider, breaker=BreakerSettings(failure_threshold=1, window_s=10, cooldown_s=5))
+    for _ in range(2):
+        with pytest.raises(type(error)):
+            await run([breaker], t)
+    assert breaker.snapshot()["p/m"]["state"] == "closed"
+    assert provider.calls == 2
