@@ -82,7 +82,9 @@ class Metrics:
             ["tenant", "limit"],
             registry=r,
         )
-        self.open_streams = Gauge("aigw_open_streams", "Streams open now.", registry=r)
+        self.open_streams = Gauge(
+            "aigw_open_streams", "Streams open now (read from the stream registry).", registry=r
+        )
         self.overhead = Histogram(
             "aigw_overhead_seconds",
             "Request time not spent waiting on the upstream.",

@@ -130,18 +130,14 @@ async def _stream(
     sse = SseStream(request, state.chain(call), outcome, options)
     state.shared.streams.add(sse)
     state.streams.add(sse)
-    state.shared.metrics.open_streams.inc()
     try:
         return await sse.run()
     finally:
         state.shared.streams.discard(sse)
         state.streams.discard(sse)
-        state.shared.metrics.open_streams.dec()
         final = outcome.usage if outcome.outcome == "ok" else None
         used = tokens_to_settle(final, call.stats.usage, outcome.sent_chars, input_estimate)
-        served_by = call.stats.models_used[-1] if call.stats.models_used else None
-        await asyncio.shield(state.shared.limiter.release(admission, used, served_by))
-        state.shared.counters.record(call.stats)
+        await asyncio.shield(state.shared.limiter.release(admission, used, call.stats.served_by))
         _fill_record(record, outcome, call, used)
         if outcome.text is not None:
             prompt = "\n".join(m.content for m in upstream_request.messages)
@@ -152,7 +148,7 @@ def _fill_record(record: RequestRecord, outcome: StreamOutcome, call: Call, used
     record.outcome = outcome.outcome
     record.status = outcome.status
     record.code = outcome.error.code if outcome.error is not None else None
-    record.model = outcome.model or next(reversed(call.stats.models_used), None)
+    record.model = outcome.model or call.stats.served_by
     record.usage = used
     record.stats = call.stats
     record.upstream_wait_s = outcome.upstream_wait_s

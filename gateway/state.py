@@ -23,7 +23,6 @@ from gateway.routing import Router
 from gateway.sse import Redactor
 from policies.base import Handler
 from policies.circuit_breaker import CircuitBreaker
-from policies.counters import ResilienceCounters
 from policies.limiter import Limiter
 from providers.base import Provider
 
@@ -72,11 +71,13 @@ class Shared:
     redis: Redis | RedisCluster | None
     limiter: Limiter
     metrics: Metrics = field(default_factory=Metrics)
-    counters: ResilienceCounters = field(default_factory=ResilienceCounters)
     streams: OpenStreams = field(default_factory=OpenStreams)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     token_secret: bytes = field(default_factory=lambda: os.urandom(32))
     draining: bool = False
+
+    def __post_init__(self) -> None:
+        self.metrics.open_streams.set_function(lambda: len(self.streams))
 
 
 @dataclass(slots=True)

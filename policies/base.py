@@ -63,6 +63,11 @@ class CallStats:
     models_used: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
 
+    @property
+    def served_by(self) -> str | None:
+        """The last model that produced text or an answer; None when none did."""
+        return self.models_used[-1] if self.models_used else None
+
 
 @dataclass(frozen=True, slots=True)
 class Call:
