@@ -49,7 +49,7 @@ def build_state(config: GatewayConfig, shared: Shared) -> GatewayState:
     demo_mode = not any(p.has_credentials for p in providers.values())
     demo = demo_provider_for(providers) if demo_mode else None
     router = Router(config, providers, demo)
-    breaker = CircuitBreaker()
+    breaker = shared.breaker  # kept across reloads: a target cooling down stays so
     breaker.watch(target for chain in router.chains() for target in chain.targets)
     built = (build_step(name, config, breaker) for name in config.policies)
     return GatewayState(
@@ -58,7 +58,6 @@ def build_state(config: GatewayConfig, shared: Shared) -> GatewayState:
         router=router,
         chain=compose([step for step in built if step is not None]),
         redact=Redactor(config.secrets()),
-        breaker=breaker,
         auth=Authenticator(config, stream_tokens(config, shared)),
         shared=shared,
     )

@@ -57,7 +57,7 @@ async def health(request: web.Request) -> web.Response:
             "providers": {
                 name: {"credentials": p.has_credentials} for name, p in state.providers.items()
             },
-            "targets": state.breaker.snapshot(),
+            "targets": state.shared.breaker.snapshot(),
             "limiter": state.shared.limiter.state,
             "auth": "api_key" if state.auth.required else "none",
             "open_streams": len(state.shared.streams),

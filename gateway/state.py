@@ -71,6 +71,7 @@ class Shared:
     redis: Redis | RedisCluster | None
     limiter: Limiter
     metrics: Metrics = field(default_factory=Metrics)
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     streams: OpenStreams = field(default_factory=OpenStreams)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     token_secret: bytes = field(default_factory=lambda: os.urandom(32))
@@ -87,7 +88,6 @@ class GatewayState:
     router: Router
     chain: Handler
     redact: Redactor
-    breaker: CircuitBreaker
     auth: Authenticator
     shared: Shared
     streams: OpenStreams = field(default_factory=OpenStreams)  # started on this config

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.cli import hash_api_key
@@ -186,3 +187,31 @@ async def test_livez_and_readyz(gateway, own_redis_server, key_prefix):
         assert (await response.json())["problems"] == ["redis not answering"]
     async with client.get("/livez") as response:
         assert response.status == 200
+
+
+async def test_reload_keeps_circuit_state(gateway, fake_anthropic, tmp_path, monkeypatch):
+    from gateway.app import reload
+    from tests.conftest import BASE_CONFIG, merge
+    from tests.fakes.anthropic_server import API_KEY
+
+    overrides = {
+        "chains": {
+            "default": {
+                "targets": ["sonnet", "haiku"],
+                "retry": {"max_attempts": 1},
+                "circuit_breaker": {"failure_threshold": 1, "cooldown_s": 60},
+            }
+        }
+    }
+    client = await gateway(**overrides)
+    fake_anthropic.script(Script(status=500))
+    await post_stream(client, "/ai/stream/chat", CHAT)  # sonnet fails once: its circuit opens
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.url)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(merge(BASE_CONFIG, overrides)))
+
+    assert await reload(client.app, path)
+    async with client.get("/ai/stream/health") as response:
+        targets = (await response.json())["targets"]
+    assert targets["anthropic/claude-sonnet-4-5-20250929"]["state"] == "open"
