@@ -24,8 +24,7 @@ from gateway.state import STATE, GatewayState
 from gateway.streaming import SseStream, StreamOptions, StreamOutcome
 from policies.base import Call
 from policies.limiter import tokens_to_settle
-from policies.limits import estimate_tokens
-from providers.base import Usage
+from providers.base import Usage, estimate_tokens
 from providers.errors import (
     GatewayError,
     InvalidRequest,

@@ -20,8 +20,8 @@ from redis.exceptions import RedisError
 
 from policies.limiter_memory import MemoryLimiter
 from policies.limiter_redis import RedisLimiter
-from policies.limits import DAY_MS, Admission, DayUsage, Decision, Limits, Plan, estimate_tokens
-from providers.base import Usage
+from policies.limits import DAY_MS, Admission, DayUsage, Decision, Limits, Plan
+from providers.base import Usage, estimate_tokens
 from providers.errors import GatewayError
 
 log = logging.getLogger("policies.limiter")

@@ -176,8 +176,3 @@ def refusal(limit_name: str, retry_after_ms: float, quota: Quota | None) -> Deci
         reset_s = max(quota.reset_s, math.ceil(retry_after_ms / 1000))
         quota = Quota(quota.limit, 0, reset_s)
     return Decision(False, refusal=Refusal(limit_name, retry_after_ms / 1000, quota))
-
-
-def estimate_tokens(text_chars: int) -> int:
-    """A cheap, deliberately generous estimate: about four characters per token."""
-    return -(-text_chars // 4)

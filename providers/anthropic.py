@@ -145,7 +145,7 @@ async def from_anthropic_events(
         if kind == "content_block_delta":
             if event.delta.type == "text_delta":
                 streamed_chars += len(event.delta.text)
-                usage.output_tokens = max(usage.output_tokens, -(-streamed_chars // 4))
+                usage.estimate_output(streamed_chars)
                 yield TextDelta(event.delta.text)
         elif kind == "message_start":
             served_model = event.message.model or model

@@ -20,7 +20,14 @@ import aiohttp
 import orjson
 
 from providers.anthropic import AnthropicSettings, status_of_error_type, to_anthropic_params
-from providers.base import Delta, ModelRef, StreamEnd, TextDelta, UpstreamRequest, Usage
+from providers.base import (
+    Delta,
+    ModelRef,
+    StreamEnd,
+    TextDelta,
+    UpstreamRequest,
+    Usage,
+)
 from providers.errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -89,7 +96,7 @@ async def from_anthropic_frames(
                     delta = orjson.loads(data)["delta"]
                     if delta.get("type") == "text_delta":
                         streamed_chars += len(delta["text"])
-                        usage.output_tokens = max(usage.output_tokens, -(-streamed_chars // 4))
+                        usage.estimate_output(streamed_chars)
                         yield TextDelta(delta["text"])
                 elif event == b"message_start":
                     message = orjson.loads(data)["message"]

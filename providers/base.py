@@ -53,12 +53,22 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
 
+    def estimate_output(self, streamed_chars: int) -> None:
+        """Until the upstream reports output tokens, count the text streamed so far."""
+        self.output_tokens = max(self.output_tokens, estimate_tokens(streamed_chars))
+
     def add(self, other: Usage) -> None:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
 
     def as_dict(self) -> dict[str, int]:
         return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+
+
+def estimate_tokens(text_chars: int) -> int:
+    """A cheap, deliberately generous estimate: about four characters per token.  Used
+    where the upstream has not counted (yet): reservations, and streams cut midway."""
+    return -(-text_chars // 4)
 
 
 @dataclass(frozen=True, slots=True)

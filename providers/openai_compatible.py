@@ -24,7 +24,14 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from providers.base import Delta, ModelRef, StreamEnd, TextDelta, UpstreamRequest, Usage
+from providers.base import (
+    Delta,
+    ModelRef,
+    StreamEnd,
+    TextDelta,
+    UpstreamRequest,
+    Usage,
+)
 from providers.errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -144,7 +151,7 @@ async def from_openai_frames(
                     text = (choice.get("delta") or {}).get("content")
                     if text:
                         streamed_chars += len(text)
-                        usage.output_tokens = max(usage.output_tokens, -(-streamed_chars // 4))
+                        usage.estimate_output(streamed_chars)
                         yield TextDelta(text)
                     if choice.get("finish_reason"):
                         finish_reason = choice["finish_reason"]

@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 
 from gateway.cli import hash_api_key, main
 from policies.limiter_redis import keys_for
-from policies.limits import DAY_MS, estimate_tokens
+from policies.limits import DAY_MS
+from providers.base import estimate_tokens
 from tests.process import running_gateway
 from tests.sse_client import naive_events, parse_sse
 

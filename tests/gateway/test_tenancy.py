@@ -13,7 +13,8 @@ from gateway.access_log import JsonFormatter
 from gateway.app import create_app
 from gateway.cli import hash_api_key
 from policies.limiter_redis import keys_for
-from policies.limits import DAY_MS, estimate_tokens
+from policies.limits import DAY_MS
+from providers.base import estimate_tokens
 from tests.conftest import CHAT, build_config, post_stream
 from tests.fakes.anthropic_server import Script
 
