@@ -30,9 +30,10 @@ from providers.base import (
 from providers.errors import (
     UpstreamConnectionError,
     UpstreamError,
-    UpstreamProtocolError,
     UpstreamTimeout,
+    attributed,
     parse_retry_after,
+    unreadable_stream,
     upstream_error_for_status,
 )
 from providers.registry import ProviderContext
@@ -93,10 +94,7 @@ class AnthropicProvider:
                     yield delta
         except Exception as exc:
             error = exc if isinstance(exc, UpstreamError) else map_anthropic_error(exc, self.name)
-            error.provider = self.name
-            if usage.input_tokens:
-                error.usage = usage
-            raise error from None
+            raise attributed(error, self.name, usage) from None
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -194,10 +192,7 @@ def map_anthropic_error(exc: Exception, provider: str) -> UpstreamError:
             f"The connection to the upstream provider '{provider}' failed.", provider=provider
         )
     log.warning("unreadable answer from provider %s", provider, exc_info=exc)
-    return UpstreamProtocolError(
-        f"The upstream provider '{provider}' sent a stream the gateway could not read.",
-        provider=provider,
-    )
+    return unreadable_stream(provider)
 
 
 # --- factory ----------------------------------------------------------------------------

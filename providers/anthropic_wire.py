@@ -31,7 +31,8 @@ from providers.base import (
 from providers.errors import (
     UpstreamConnectionError,
     UpstreamError,
-    UpstreamProtocolError,
+    attributed,
+    unreadable_stream,
     upstream_error_for_status,
 )
 from providers.http_sse import Frame, drain, post_sse
@@ -115,12 +116,6 @@ async def from_anthropic_frames(
                     raise upstream_error_for_status(status_of_error_type(kind), provider)
             raise UpstreamConnectionError("The upstream stream ended before message_stop.")
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise UpstreamProtocolError(
-            f"The upstream provider '{provider}' sent a stream the gateway could not read.",
-            provider=provider,
-        ) from None
+        raise unreadable_stream(provider) from None
     except UpstreamError as error:
-        error.provider = provider
-        if usage.input_tokens:
-            error.usage = usage
-        raise
+        raise attributed(error, provider, usage) from None

@@ -176,6 +176,23 @@ class UpstreamRejected(UpstreamError):
     target_fault = False  # the client's request
 
 
+def unreadable_stream(provider: str) -> UpstreamProtocolError:
+    """A stream or frame that cannot be parsed, from any provider."""
+    return UpstreamProtocolError(
+        f"The upstream provider '{provider}' sent a stream the gateway could not read.",
+        provider=provider,
+    )
+
+
+def attributed(error: UpstreamError, provider: str, usage: Usage) -> UpstreamError:
+    """`error`, marked with the provider that raised it and, when the stream had used any,
+    its usage so far (so that a stream that failed midway is still accounted for)."""
+    error.provider = provider
+    if usage.input_tokens or usage.output_tokens:
+        error.usage = usage
+    return error
+
+
 def upstream_error_for_status(
     status: int, provider: str, retry_after: float | None = None
 ) -> UpstreamError:

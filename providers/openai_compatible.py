@@ -35,7 +35,8 @@ from providers.base import (
 from providers.errors import (
     UpstreamConnectionError,
     UpstreamError,
-    UpstreamProtocolError,
+    attributed,
+    unreadable_stream,
     upstream_error_for_status,
 )
 from providers.http_sse import Frame, drain, post_sse
@@ -157,15 +158,9 @@ async def from_openai_frames(
                         finish_reason = choice["finish_reason"]
             raise UpstreamConnectionError("The upstream stream ended without [DONE].")
     except (ValueError, TypeError, AttributeError):
-        raise UpstreamProtocolError(
-            f"The upstream provider '{provider}' sent a chunk the gateway could not read.",
-            provider=provider,
-        ) from None
+        raise unreadable_stream(provider) from None
     except UpstreamError as error:
-        error.provider = provider
-        if usage.input_tokens or usage.output_tokens:
-            error.usage = usage
-        raise
+        raise attributed(error, provider, usage) from None
 
 
 # --- error mapping ----------------------------------------------------------------------
