@@ -136,11 +136,13 @@ async def _stream(
         state.streams.discard(sse)
         final = outcome.usage if outcome.outcome == "ok" else None
         used = tokens_to_settle(final, call.stats.usage, outcome.sent_chars, input_estimate)
-        await asyncio.shield(state.shared.limiter.release(admission, used, call.stats.served_by))
+        # The record is complete before the settle script's round trip: a client that hangs
+        # up right after `done` cancels this handler there, and the log must still be true.
         _fill_record(record, outcome, call, used)
         if outcome.text is not None:
             prompt = "\n".join(m.content for m in upstream_request.messages)
             record.content = {"prompt": prompt, "completion": "".join(outcome.text)}
+        await asyncio.shield(state.shared.limiter.release(admission, used, call.stats.served_by))
 
 
 def _fill_record(record: RequestRecord, outcome: StreamOutcome, call: Call, used: Usage) -> None:

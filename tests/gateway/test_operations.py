@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.app import create_app
 from gateway.cli import hash_api_key
-from tests.conftest import CHAT, post_stream
+from gateway.state import STATE
+from tests.conftest import CHAT, build_config, post_stream
 from tests.fakes.script import Script
 
 ADMIN = "admin-key-for-tests-0001"
@@ -132,6 +135,44 @@ async def test_one_json_access_line_per_request_and_content_only_when_opted_in(g
     assert "prompt" not in line_a and "completion" not in line_a
     assert line_b["prompt"] == "What is FastAPI?"
     assert line_b["completion"] == b.text
+
+
+async def test_hanging_up_right_after_done_still_logs_and_settles_the_stream(
+    aiohttp_client, fake_anthropic, caplog
+):
+    """`serve` cancels a handler whose client left; the settle round trip after `done` is
+    where a client that closes at once catches it."""
+    caplog.set_level(logging.INFO)
+    app = create_app(build_config(anthropic_url=fake_anthropic.url, **ops_config()))
+    client = await aiohttp_client(app)  # test servers cancel handlers, as `serve` does
+    limiter = app[STATE].current.shared.limiter
+    settle, settled = limiter.release, asyncio.Event()
+
+    async def slow_release(*args):
+        await asyncio.sleep(0.3)  # a settle script that takes a while to come back
+        await settle(*args)
+        settled.set()
+
+    limiter.release = slow_release
+    body = json.dumps(CHAT).encode()
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b"POST /ai/stream/chat HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s"
+        % (KEY_A.encode(), len(body), body)
+    )
+    received = b""
+    while b'"type":"done"' not in received:
+        received += await reader.read(65536)
+    writer.close()  # at once, as a browser tab that is closed after the answer
+
+    (line,) = await access_records(caplog, 1)
+    assert (line["outcome"], line["status"]) == ("ok", 200)
+    assert (line["input_tokens"], line["output_tokens"]) == (11, 4)
+    await asyncio.wait_for(settled.wait(), 2)
+    usage = await limiter.usage("a")
+    assert usage.tokens == 15
+    assert usage.models["claude-sonnet-4-5-20250929"].requests == 1
 
 
 async def test_admin_usage_reports_tokens_by_tenant_and_model(gateway):
