@@ -9,6 +9,7 @@ running config).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -45,6 +46,7 @@ async def serve(config: GatewayConfig, config_path: str | Path, host: str, port:
         await site.start()
         if config.metrics.enabled and config.metrics.port:
             metrics_runner = await _serve_metrics(app, config.metrics.host, config.metrics.port)
+        _settle_heap()
         log.info("serving on http://%s:%d", host, port)
         await stop.wait()
         log.info("shutting down: draining open streams for up to %ss", config.server.drain_seconds)
@@ -55,6 +57,18 @@ async def serve(config: GatewayConfig, config_path: str | Path, host: str, port:
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         log.info("stopped")
+
+
+def _settle_heap() -> None:
+    """Keep the garbage collector's full passes short once the process is serving.
+
+    The objects made at start-up (modules, the SDKs, config, pydantic models) live for the
+    whole process, yet a full collection walked all of them: a 160 ms pause of the event
+    loop under load, which every open stream felt.  Frozen, they are left out of every
+    pass, which then walks only the objects of the requests in flight.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _serve_metrics(app: web.Application, host: str, port: int) -> web.AppRunner:
