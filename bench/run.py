@@ -372,7 +372,8 @@ def print_table(rows: list[Row]) -> None:
         )
     print(
         "(times in ms; TTFT is to the first text; added = through the gateway minus direct;\n"
-        " CPU/stream: the serving process (fake or gateway), client: the load generator)"
+        " CPU/stream: ms of CPU (from /proc), which is seconds per 1,000 streams, of the\n"
+        " serving process (fake or gateway); client: the same for the load generator)"
     )
 
 
