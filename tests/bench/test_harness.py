@@ -1,0 +1,74 @@
+"""The benchmark's own parts: a fake that the official SDK reads as a real Anthropic
+stream, and a load generator whose counts are right, since every figure rests on them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic
+import pytest
+import yaml
+
+from bench.fake_upstream import Frames, Upstream
+from bench.load import run
+from bench.run import KEY, gateway_config
+from gateway.app import create_app
+from gateway.config import parse_config
+
+CHUNKS = 7
+
+
+@pytest.fixture
+async def fake_url() -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: Upstream(Frames(CHUNKS), ttft=0, gap=0.001), "127.0.0.1", 0
+    )
+    port = server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.close()
+    await server.wait_closed()
+
+
+async def test_the_sdk_reads_the_fake_as_an_anthropic_stream(fake_url: str) -> None:
+    client = anthropic.AsyncAnthropic(api_key="sk-bench", base_url=fake_url, max_retries=0)
+    async with client.messages.stream(
+        model="claude-sonnet-4-5-20250929",
+        max_tokens=64,
+        messages=[{"role": "user", "content": "hi"}],
+    ) as stream:
+        text = "".join([t async for t in stream.text_stream])
+        message = await stream.get_final_message()
+    await client.close()
+
+    assert text == "".join(f"word{i} " for i in range(CHUNKS))
+    assert message.stop_reason == "end_turn"
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (25, CHUNKS)
+
+
+async def test_load_generator_counts_every_stream_direct_and_through_a_gateway(
+    fake_url: str, aiohttp_client: Any
+) -> None:
+    config = gateway_config(None, None, gap_ms=0, chunks=CHUNKS)
+    gateway = await aiohttp_client(create_app(parse_config(yaml.safe_dump(config), environ={})))
+    gateway_url = f"http://{gateway.host}:{gateway.port}/ai/stream/chat"
+
+    direct = await run(f"{fake_url}/v1/messages", concurrency=3, count=10, key=None, ramp_per_s=0)
+    through = await run(gateway_url, concurrency=3, count=10, key=KEY, ramp_per_s=100)
+
+    for figures in (direct, through):
+        assert (figures["streams"], figures["failed"], figures["errors"]) == (10, 0, {})
+        assert 0 < figures["ttft_p50_ms"] <= figures["total_p50_ms"]
+
+
+async def test_load_generator_counts_refused_streams_as_failed(aiohttp_client: Any) -> None:
+    config = gateway_config(None, None, gap_ms=0, chunks=CHUNKS)
+    gateway = await aiohttp_client(create_app(parse_config(yaml.safe_dump(config), environ={})))
+    url = f"http://{gateway.host}:{gateway.port}/ai/stream/chat"
+
+    figures = await run(url, concurrency=2, count=4, key="not-a-tenant-key", ramp_per_s=0)
+
+    assert (figures["streams"], figures["failed"]) == (4, 4)
+    assert figures["errors"] == {"error event unauthorized": 4}
