@@ -246,6 +246,18 @@ def redis_evalsha_calls(port: int) -> int:
     return 0
 
 
+def settled_evalsha_calls(port: int) -> int:
+    """Script calls so far, once streams that just ended have settled: a gateway settles a
+    stream after its last byte, so a count taken at once would miss the last settles."""
+    calls = redis_evalsha_calls(port)
+    while True:
+        time.sleep(0.5)
+        now = redis_evalsha_calls(port)
+        if now == calls:
+            return calls
+        calls = now
+
+
 async def _health(url: str) -> dict[str, Any]:
     import aiohttp
 
@@ -284,7 +296,7 @@ def hold_streams(gateway: Server, count: int, redis_port: int) -> Held:
         "--ramp",
         "2000",  # new connections per second: a burst beyond the accept queues is no test
     ]
-    calls_before = redis_evalsha_calls(redis_port)
+    calls_before = settled_evalsha_calls(redis_port)
     client = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while open_streams(gateway.url) < count and time.monotonic() < deadline:
@@ -338,10 +350,10 @@ def main() -> None:
             count = {1: 30, 100: 1000}.get(c, 3 * c)
             direct = measure(fake, MESSAGES, c, count, None, spread_s)
             rows.append(Row("direct to fake", c, direct))
-            calls_before = redis_evalsha_calls(redis_port)
+            calls_before = settled_evalsha_calls(redis_port)
             through = measure(anthropic, CHAT, c, count, KEY, spread_s)
             if c == 100:
-                calls = redis_evalsha_calls(redis_port) - calls_before
+                calls = settled_evalsha_calls(redis_port) - calls_before
                 calls_per_request = calls / max(through["streams"], 1)
             rows.append(Row(ANTHROPIC, c, through, direct))
             demo_figures = measure(demo, CHAT, c, count, KEY, spread_s)
