@@ -84,6 +84,12 @@ class RedisConfig(_Strict):
     cluster: bool = False
     on_error: Literal["fail_open", "fail_closed"] = "fail_open"
     socket_timeout_ms: int = Field(default=250, ge=10, le=10_000)
+    max_connections: int = Field(
+        default=64, ge=1, le=10_000, description="per replica (per node on a cluster)"
+    )
+    pool_wait_ms: int = Field(
+        default=2000, ge=0, le=60_000, description="a call's wait for a free connection"
+    )
     lease_ttl_s: float = Field(default=60, ge=1, description="concurrency slot lease")
     key_prefix: str = Field(default="aigw", pattern=r"^[A-Za-z0-9_.-]+$")
     usage_retention_days: int = Field(default=35, ge=1, description="usage kept for reports")

@@ -121,7 +121,9 @@ class Limiter:
         if not self._redis_up:
             return
         self._redis_up = False
-        log.warning("redis unavailable (%s); limiter is %s", type(exc).__name__, self._on_error)
+        log.warning(
+            "redis unavailable (%s: %s); limiter is %s", type(exc).__name__, exc, self._on_error
+        )
         self._tasks.append(asyncio.create_task(self._probe_until_up()))
 
     async def _probe_until_up(self) -> None:
