@@ -17,8 +17,8 @@ async def redis_client(config: RedisConfig) -> AsyncIterator[Redis | RedisCluste
     """The shared Redis client, with short time-outs so a dead Redis never hangs a request.
 
     A plain Redis gets a blocking pool: when every connection is busy (a burst of new
-    streams), a call waits up to the socket time-out for one. redis-py's default pool
-    raises at once instead, which the limiter would take for Redis being down.
+    streams), a call waits up to `pool_wait_ms` for one. redis-py's default pool raises at
+    once instead, which the limiter would take for Redis being down.
     """
     if not config.url:
         yield None
