@@ -85,7 +85,7 @@ class RedisConfig(_Strict):
     on_error: Literal["fail_open", "fail_closed"] = "fail_open"
     socket_timeout_ms: int = Field(default=250, ge=10, le=10_000)
     max_connections: int = Field(
-        default=64, ge=1, le=10_000, description="per replica (per node on a cluster)"
+        default=64, ge=1, le=10_000, description="calls at once to Redis, per replica"
     )
     pool_wait_ms: int = Field(
         default=2000, ge=0, le=60_000, description="a call's wait for a free connection"

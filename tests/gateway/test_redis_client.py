@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from redis.exceptions import RedisError
+
 from gateway.config import RedisConfig
 from gateway.redis_client import redis_client
 from policies.limiter import Limiter
@@ -12,10 +15,12 @@ from policies.limits import Limits
 from providers.base import Usage
 
 
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
 async def test_a_burst_beyond_the_pool_waits_for_redis_instead_of_failing_open(
-    redis_server, key_prefix
+    request, kind, key_prefix
 ):
-    config = RedisConfig(url=redis_server.url, max_connections=2)
+    server = request.getfixturevalue("redis_server" if kind == "redis" else "redis_cluster")
+    config = RedisConfig(url=server.url, cluster=kind == "cluster", max_connections=2)
     async with redis_client(config) as client:
         assert client is not None
         limiter = Limiter(RedisLimiter(client, key_prefix))
@@ -33,3 +38,16 @@ async def test_a_burst_beyond_the_pool_waits_for_redis_instead_of_failing_open(
             assert (await limiter.usage("a")).as_dict()["models"]["m"]["requests"] == 150
         finally:
             await limiter.aclose()
+
+
+async def test_a_call_that_waits_too_long_for_a_connection_fails_as_redis_unavailable(
+    redis_cluster,
+):
+    config = RedisConfig(url=redis_cluster.url, cluster=True, max_connections=1, pool_wait_ms=0)
+    async with redis_client(config) as client:
+        assert client is not None
+        results = await asyncio.gather(*(client.ping() for _ in range(3)), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, Exception)]
+        assert errors, results
+        assert all(isinstance(e, RedisError) for e in errors)  # what the limiter catches
+        assert {str(e) for e in errors} == {"No connection available."}
