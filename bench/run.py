@@ -1,14 +1,15 @@
 """One command for the whole benchmark: fake upstream, Redis, gateways, load, report.
 
-    python -m bench.run            # about three and a half minutes on 2 cores
+    python -m bench.run            # about four minutes on 2 cores
 
 It starts (and always stops) a minimal-CPU fake Anthropic upstream, a redis-server on a
 free port, and two gateway processes: one in front of the fake through the Anthropic
 adapter with tenant rate limits on in Redis, one serving the demo provider.  Then, at
 C = 1, 100 and 1,000 concurrent streams of 50 chunks `--gap-ms` apart, it measures direct
-to the fake and through each gateway; once more with the chunks back to back; then RSS
-with 1,000 and 5,000 streams held open.  It prints one table (with the CPU each serving
-process and the load generator spent per stream) and every target beside its figure.
+to the fake and through each gateway; once more with the chunks back to back; then RSS,
+Redis calls and limiter fall-backs with 1,000 and 5,000 streams held open.  It prints one
+table (with the CPU each serving process and the load generator spent per stream) and
+every target beside its figure.
 """
 
 from __future__ import annotations
