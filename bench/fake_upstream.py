@@ -1,9 +1,10 @@
 """A fake Anthropic Messages streaming server built for minimal CPU, for benchmarks.
 
-Raw asyncio (no web framework): it reads one HTTP/1.1 request at a time per connection
-(keep-alive), then answers with a chunked `text/event-stream` whose frames are encoded
-once at start-up: message_start, content_block_start, N text deltas `--gap-ms` apart
-after `--ttft-ms`, then content_block_stop, message_delta (usage) and message_stop.
+Raw asyncio protocols on uvloop (no web framework): it reads one HTTP/1.1 request at a
+time per connection (keep-alive), then answers with a chunked `text/event-stream` whose
+frames are encoded once at start-up: message_start, content_block_start, N text deltas
+`--gap-ms` apart after `--ttft-ms`, then content_block_stop, message_delta (usage) and
+message_stop.
 
     python -m bench.fake_upstream --port 9100 --chunks 50 --ttft-ms 0 --gap-ms 0
 """
@@ -13,6 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from typing import cast
+
+import uvloop
 
 
 def _chunk(data: bytes) -> bytes:
@@ -86,8 +90,7 @@ class Upstream(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._task is not None:
@@ -149,7 +152,7 @@ def main() -> None:
     parser.add_argument("--ttft-ms", type=float, default=0)
     parser.add_argument("--gap-ms", type=float, default=0)
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.chunks, args.ttft_ms, args.gap_ms))
+    uvloop.run(serve(args.port, args.chunks, args.ttft_ms, args.gap_ms))
 
 
 if __name__ == "__main__":
