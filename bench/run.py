@@ -3,10 +3,12 @@
     python -m bench.run            # about four minutes on 2 cores
 
 It starts (and always stops) a minimal-CPU fake Anthropic upstream, a redis-server on a
-free port, and two gateway processes: one in front of the fake through the Anthropic
+free port, a byte relay in front of the fake (`bench.relay`: the floor, what any Python
+proxy pays), and two gateway processes: one in front of the fake through the Anthropic
 adapter with tenant rate limits on in Redis, one serving the demo provider.  Then, at
 C = 1, 100 and 1,000 concurrent streams of 50 chunks `--gap-ms` apart, it measures direct
-to the fake and through each gateway; once more with the chunks back to back; then RSS,
+to the fake, through the relay and through each gateway; once more with the chunks back to
+back; then RSS,
 Redis calls and limiter fall-backs with 1,000 and 5,000 streams held open.  It prints one
 table (with the CPU each serving process and the load generator spent per stream) and
 every target beside its figure.
@@ -39,6 +41,7 @@ PY = sys.executable
 CHAT, MESSAGES = "/ai/stream/chat", "/v1/messages"
 ANTHROPIC = "gateway, anthropic adapter"
 BACK_TO_BACK = "  same, chunks back to back"
+RELAY = "byte relay (the floor)"
 
 
 def free_port() -> int:
@@ -111,6 +114,16 @@ class Bench:
                 str(self.gap_ms if gap_ms is None else gap_ms),
             ],
             f"fake-{port}",
+        )
+        wait_for_port(port)
+        return Server(f"http://127.0.0.1:{port}", process, log)
+
+    def relay(self, upstream: Server) -> Server:
+        """`bench.relay` in front of `upstream`: what any Python proxy pays per stream."""
+        port = free_port()
+        process, log = self.start(
+            [PY, "-m", "bench.relay", "--port", str(port), "--upstream", upstream.url + MESSAGES],
+            f"relay-{port}",
         )
         wait_for_port(port)
         return Server(f"http://127.0.0.1:{port}", process, log)
@@ -352,9 +365,11 @@ def main() -> None:
             "gw-anthropic", gateway_config(redis_port, fake, args.gap_ms, args.chunks)
         )
         demo = bench.gateway("gw-demo", gateway_config(None, None, args.gap_ms, args.chunks))
+        relay = bench.relay(fake)
         for gw in (anthropic, demo):
             load(f"{gw.url}{CHAT}", 20, 200)  # warm-up
-        load(f"{fake.url}{MESSAGES}", 20, 200, key=None)
+        for server, path in ((fake, MESSAGES), (relay, MESSAGES)):
+            load(f"{server.url}{path}", 20, 200, key=None)
 
         rows: list[Row] = []
         calls_per_request = 0.0
@@ -362,6 +377,8 @@ def main() -> None:
             count = {1: 30, 100: 1000}.get(c, 3 * c)
             direct = measure(fake, MESSAGES, c, count, None, spread_s)
             rows.append(Row("direct to fake", c, direct))
+            relayed = measure(relay, MESSAGES, c, count, None, spread_s)
+            rows.append(Row(RELAY, c, relayed, direct))
             calls_before = settled_evalsha_calls(redis_port)
             through = measure(anthropic, CHAT, c, count, KEY, spread_s)
             if c == 100:
@@ -426,7 +443,8 @@ def print_table(rows: list[Row]) -> None:
             f"{r['client_cpu_ms']:>6.2f}"
         )
     print(
-        "(times in ms; TTFT is to the first text; added = through the gateway minus direct;\n"
+        "(times in ms; TTFT is to the first text; added = through the relay or gateway minus\n"
+        " direct; byte relay: copies the fake's bytes, the least any Python proxy can do;\n"
         " CPU/stream: ms of CPU (from /proc), which is seconds per 1,000 streams, of the\n"
         " serving process (fake or gateway); client: the same for the load generator)"
     )
@@ -448,6 +466,15 @@ def print_targets(
         check("added TTFT p99 at C=100 <= 5 ms", f"{added_p99:.2f} ms", added_p99 <= 5)
         cpu = at_100.figures["server_cpu_ms"]
         check("gateway CPU per 50-chunk stream <= 1.5 ms", f"{cpu:.3f} ms", cpu <= 1.5)
+        floor = next((r for r in rows if r.name == RELAY and r.concurrency == 100), None)
+        if floor is not None:
+            floor_p50, floor_p99 = floor.added("ttft_p50_ms"), floor.added("ttft_p99_ms")
+            floor_cpu = floor.figures["server_cpu_ms"]
+            assert floor_p50 is not None and floor_p99 is not None
+            print("  the floor, a byte relay at C=100 (no target):")
+            check("    added TTFT p50 / p99", f"{floor_p50:.2f} / {floor_p99:.2f}", None)
+            check("    CPU per 50-chunk stream", f"{floor_cpu:.3f} ms", None)
+            check("    gateway CPU above the floor", f"{cpu - floor_cpu:.3f} ms", None)
         check(
             "Redis scripts per request (admit + settle)",
             f"{calls_per_request:.2f}",
@@ -483,8 +510,9 @@ def print_targets(
         )
 
 
-def check(name: str, measured: str, ok: bool) -> None:
-    print(f"{name:<51} {measured:>13}   {'yes' if ok else 'NO'}")
+def check(name: str, measured: str, ok: bool | None) -> None:
+    verdict = "" if ok is None else "yes" if ok else "NO"
+    print(f"{name:<51} {measured:>13}   {verdict}".rstrip())
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import yaml
 
 from bench.fake_upstream import Frames, Upstream
 from bench.load import run
+from bench.relay import start as start_relay
 from bench.run import KEY, gateway_config
 from gateway.app import create_app
 from gateway.config import parse_config
@@ -72,3 +73,24 @@ async def test_load_generator_counts_refused_streams_as_failed(aiohttp_client: A
 
     assert (figures["streams"], figures["failed"]) == (4, 4)
     assert figures["errors"] == {"error event unauthorized": 4}
+
+
+async def test_the_byte_relay_passes_the_fakes_stream_through_unchanged(fake_url: str) -> None:
+    relay = await start_relay(0, f"{fake_url}/v1/messages")
+    relay_url = f"http://127.0.0.1:{relay.sockets[0].getsockname()[1]}"
+    client = anthropic.AsyncAnthropic(api_key="sk-bench", base_url=relay_url, max_retries=0)
+    try:
+        async with client.messages.stream(
+            model="claude-sonnet-4-5-20250929",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "hi"}],
+        ) as stream:
+            text = "".join([t async for t in stream.text_stream])
+        figures = await run(f"{relay_url}/any", concurrency=3, count=10, key=None, ramp_per_s=0)
+    finally:
+        await client.close()
+        relay.close()
+        await relay.wait_closed()
+
+    assert text == "".join(f"word{i} " for i in range(CHUNKS))
+    assert (figures["streams"], figures["failed"], figures["errors"]) == (10, 0, {})
