@@ -5,6 +5,11 @@ failure Redis is marked down and a background probe pings it until it answers ag
 Meanwhile `on_error: fail_open` admits through the in-process backend (the same limits,
 per replica) and `fail_closed` refuses with 503.  Each admission is released by the
 backend that granted it.  Open leases are renewed in one batch every third of their TTL.
+
+A release that Redis did not confirm is kept (up to `MAX_UNSETTLED`) and sent again once
+Redis answers: otherwise a stream that ended during an outage would keep its reservation
+and be missing from the usage report.  Redis settles each admission once, so a release
+that did reach Redis is not counted twice.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import Literal
+from collections import deque
+from typing import Literal, NamedTuple
 
 from redis.exceptions import RedisError
 
@@ -27,6 +33,13 @@ from providers.errors import GatewayError
 log = logging.getLogger("policies.limiter")
 
 _REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+MAX_UNSETTLED = 10_000  # releases kept for replay while Redis is unreachable
+
+
+class _Settle(NamedTuple):
+    admission: Admission
+    used: Usage
+    model: str
 
 
 class LimiterUnavailable(GatewayError):
@@ -50,16 +63,19 @@ class Limiter:
         self._probe_interval_s = probe_interval_s
         self._redis_up = redis is not None
         self._active: dict[str, Admission] = {}
+        self._unsettled: deque[_Settle] = deque()
+        self._dropped_settles = 0
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
-    def state(self) -> dict[str, str]:
+    def state(self) -> dict[str, str | int]:
         if self.redis is None:
             return {"backend": "memory", "redis": "not configured"}
+        unsettled = len(self._unsettled)
         if self._redis_up:
-            return {"backend": "redis", "redis": "ok"}
+            return {"backend": "redis", "redis": "ok", "unsettled": unsettled}
         backend = "memory (fail-open)" if self._on_error == "fail_open" else "none (fail-closed)"
-        return {"backend": backend, "redis": "down"}
+        return {"backend": backend, "redis": "down", "unsettled": unsettled}
 
     async def start(self) -> None:
         if self.redis is not None:
@@ -76,6 +92,13 @@ class Limiter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for admission in list(self._active.values()):
             await self.release(admission, Usage(input_tokens=admission.reserved_tokens), "")
+        if self._redis_up:
+            await self._replay_settles()
+        if self._unsettled or self._dropped_settles:
+            log.warning(
+                "%d releases were never confirmed by redis; their usage is missing from it",
+                len(self._unsettled) + self._dropped_settles,
+            )
 
     async def admit(self, tenant: str, limits: Limits, cost: int) -> Decision:
         plan = Plan(tenant, limits, cost, uuid.uuid4().hex, self._lease_ttl_ms)
@@ -91,10 +114,15 @@ class Limiter:
             return
         admission.released = True
         self._active.pop(admission.lease_id, None)
+        settle = _Settle(admission, used, model or "none")
+        if admission.backend is self.redis and not self._redis_up:
+            self._keep_for_replay(settle)
+            return
         try:
-            await admission.backend.release(admission, used, model or "none")
+            await admission.backend.release(*settle)
         except _REDIS_FAILURES as exc:
-            self._mark_down(exc)  # the lease expires on its own; tokens stay reserved
+            self._keep_for_replay(settle)
+            self._mark_down(exc)
 
     async def usage(self, tenant: str, day: int | None = None) -> DayUsage:
         """A tenant's usage on a UTC day (today by default), from where it is kept."""
@@ -136,7 +164,36 @@ class Limiter:
                 continue
             self._redis_up = True
             log.info("redis is back; limiter uses it again")
+            await self._replay_settles()
             return
+
+    def _keep_for_replay(self, settle: _Settle) -> None:
+        if len(self._unsettled) < MAX_UNSETTLED:
+            self._unsettled.append(settle)
+        else:
+            self._dropped_settles += 1  # its lease expires on its own; its tokens stay reserved
+
+    async def _replay_settles(self) -> None:
+        """Send the releases Redis did not confirm, oldest first, while it answers."""
+        replayed = 0
+        while self._unsettled and self._redis_up:
+            settle = self._unsettled[0]
+            try:
+                await settle.admission.backend.release(*settle)
+            except _REDIS_FAILURES as exc:
+                self._mark_down(exc)  # the next probe replays the rest
+                break
+            self._unsettled.popleft()
+            replayed += 1
+        if replayed:
+            log.info("replayed %d releases that redis had not confirmed", replayed)
+        if self._dropped_settles:
+            log.warning(
+                "%d releases were dropped while redis was down (more than %d waited)",
+                self._dropped_settles,
+                MAX_UNSETTLED,
+            )
+            self._dropped_settles = 0
 
     async def _renew_leases(self) -> None:
         while True:

@@ -27,6 +27,7 @@ class _TenantState:
     rpm_tat: float = 0.0
     tpm_tat: float = 0.0
     leases: dict[str, float] = field(default_factory=dict)  # lease id -> expiry (ms)
+    unsettled: set[str] = field(default_factory=set)  # lease ids admitted, not yet released
     days: dict[int, dict[str, int]] = field(default_factory=dict)  # as the Redis day hash
 
 
@@ -75,13 +76,15 @@ class MemoryLimiter:
             self._forget_old_days(state, plan.day)
         day = state.days.setdefault(plan.day, {})
         day["tokens"] = day.get("tokens", 0) + plan.cost
+        state.unsettled.add(plan.lease_id)
         admission = Admission(plan.tenant, limits, plan.lease_id, plan.cost, plan.day, quota, self)
         return Decision(True, admission=admission)
 
     async def release(self, admission: Admission, used: Usage, model: str) -> None:
         state = self._tenants.get(admission.tenant)
-        if state is None:
-            return
+        if state is None or admission.lease_id not in state.unsettled:
+            return  # settled already: like the Redis script, count each admission once
+        state.unsettled.discard(admission.lease_id)
         state.leases.pop(admission.lease_id, None)
         delta = used.input_tokens + used.output_tokens - admission.reserved_tokens
         tpm = admission.limits.tokens_per_minute

@@ -1,5 +1,10 @@
 """Redis limiter backend: one Lua script per admission (one round trip), one per release.
 
+Every admission is recorded as unsettled until its release script runs, and that script
+settles only what is still recorded: a release that Redis applied but whose reply was
+lost can be sent again (the limiter replays releases after an outage) without counting
+the request twice.
+
 Keys carry the tenant as a hash tag, `rl:{tenant}:rpm`, so that every key one script
 touches lives in one Redis Cluster slot.  Time is Redis's own (`TIME`), so replicas with
 drifting clocks still share one limit.  Every key expires when idle.  Scripts run with
@@ -16,8 +21,9 @@ from policies.limits import DAY_MS, Admission, DayUsage, Decision, Plan, Quota, 
 from providers.base import Usage
 
 # KEYS: rpm, tpm, slots, day (a hash: `tokens` reserved or used today, and per model
-# `in:<model>`, `out:<model>`, `req:<model>`).  ARGV: rpm, tpm, concurrency, daily (0 = none),
-# cost, lease id, lease ttl ms, day index, usage retention ms.
+# `in:<model>`, `out:<model>`, `req:<model>`), unsettled (lease ids by the time until which
+# their release may still come).  ARGV: rpm, tpm, concurrency, daily (0 = none), cost,
+# lease id, lease ttl ms, day index, usage retention ms, settle window ms.
 # Returns {1, quota_limit, quota_remaining, quota_reset_s} or
 #         {0, limit name, retry after ms, quota_limit, quota_remaining, quota_reset_s}.
 ADMIT = """
@@ -27,7 +33,7 @@ local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
 local conc, daily = tonumber(ARGV[3]), tonumber(ARGV[4])
 local cost, lease = tonumber(ARGV[5]), ARGV[6]
 local lease_ttl, day = tonumber(ARGV[7]), tonumber(ARGV[8])
-local retention = tonumber(ARGV[9])
+local retention, settle_window = tonumber(ARGV[9]), tonumber(ARGV[10])
 local period = 60000
 
 local function quota(limit, tat)
@@ -78,14 +84,18 @@ if conc > 0 then
 end
 redis.call('HINCRBY', KEYS[4], 'tokens', cost)
 redis.call('PEXPIRE', KEYS[4], retention)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+redis.call('ZADD', KEYS[5], now + settle_window, lease)
+redis.call('PEXPIRE', KEYS[5], settle_window)
 local l, r, s = quota(q_limit, q_tat)
 return {1, l, r, s}
 """
 
-# KEYS: tpm, slots, day.  ARGV: lease id, token correction (actual - reserved), tpm,
-# model, input tokens, output tokens.
+# KEYS: tpm, slots, day, unsettled.  ARGV: lease id, token correction (actual - reserved),
+# tpm, model, input tokens, output tokens.  Returns 1, or 0 when it was settled already.
 RELEASE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('ZREM', KEYS[4], ARGV[1]) == 0 then return 0 end
 local delta, tpm = tonumber(ARGV[2]), tonumber(ARGV[3])
 if delta ~= 0 and tpm > 0 then
   local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -119,9 +129,15 @@ return 1
 """
 
 
+# How long after its admission a request's release is still applied: longer than any stream
+# plus any Redis outage the limiter replays releases across.
+SETTLE_WINDOW_MS = 24 * 3600 * 1000
+
+
 def keys_for(prefix: str, tenant: str, day: int) -> list[str]:
+    """rpm, tpm, slots, day, unsettled: one hash tag, so one Redis Cluster slot."""
     tag = f"{prefix}:{{{tenant}}}"
-    return [f"{tag}:rpm", f"{tag}:tpm", f"{tag}:slots", f"{tag}:day:{day}"]
+    return [f"{tag}:rpm", f"{tag}:tpm", f"{tag}:slots", f"{tag}:day:{day}", f"{tag}:unsettled"]
 
 
 class RedisLimiter:
@@ -159,6 +175,7 @@ class RedisLimiter:
                 plan.lease_ttl_ms,
                 plan.day,
                 self._retention_ms,
+                SETTLE_WINDOW_MS,
             ],
         )
         if int(reply[0]) == 1:
@@ -171,9 +188,9 @@ class RedisLimiter:
         return refusal(name, float(reply[2]), _quota(reply[3:6]))
 
     async def release(self, admission: Admission, used: Usage, model: str) -> None:
-        _, tpm_key, slots_key, day_key = keys_for(self._prefix, admission.tenant, admission.day)
+        _, tpm, slots, day, unsettled = keys_for(self._prefix, admission.tenant, admission.day)
         await self._release(
-            keys=[tpm_key, slots_key, day_key],
+            keys=[tpm, slots, day, unsettled],
             args=[
                 admission.lease_id,
                 used.input_tokens + used.output_tokens - admission.reserved_tokens,

@@ -31,7 +31,7 @@ async def test_a_burst_beyond_the_pool_waits_for_redis_instead_of_failing_open(
             )
             admissions = [d.admission for d in decisions if d.admission is not None]
             assert len(admissions) == 150
-            assert limiter.state == {"backend": "redis", "redis": "ok"}
+            assert limiter.state == {"backend": "redis", "redis": "ok", "unsettled": 0}
             assert {type(a.backend) for a in admissions} == {RedisLimiter}
             await asyncio.gather(*(limiter.release(a, Usage(10, 5), "m") for a in admissions))
             assert limiter.state["redis"] == "ok"

@@ -105,6 +105,18 @@ async def test_daily_usage_counts_the_real_usage_exactly_by_model(make_limiter):
     }
 
 
+async def test_a_backend_settles_a_release_sent_twice_once(make_limiter):
+    """A replayed release whose first send did reach Redis must not count twice."""
+    limiter = await make_limiter()
+    admission = (await limiter.admit("a", Limits(tokens_per_minute=100_000), 500)).admission
+    assert admission is not None
+    for _ in range(2):
+        await admission.backend.release(admission, Usage(100, 20), "sonnet")
+    usage = (await limiter.usage("a")).as_dict()
+    assert usage["tokens"] == 120
+    assert usage["models"] == {"sonnet": {"input_tokens": 100, "output_tokens": 20, "requests": 1}}
+
+
 async def test_daily_budget_refuses_once_spent(make_limiter):
     limiter = await make_limiter()
     limits = Limits(daily_tokens=1000)
