@@ -374,7 +374,7 @@ def main() -> None:
         rows: list[Row] = []
         calls_per_request = 0.0
         for c in levels:
-            count = {1: 30, 100: 1000}.get(c, 3 * c)
+            count = {1: 20, 100: 1000}.get(c, 3 * c)
             direct = measure(fake, MESSAGES, c, count, None, spread_s)
             rows.append(Row("direct to fake", c, direct))
             relayed = measure(relay, MESSAGES, c, count, None, spread_s)
