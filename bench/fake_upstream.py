@@ -4,7 +4,8 @@ Raw asyncio protocols on uvloop (no web framework): it reads one HTTP/1.1 reques
 time per connection (keep-alive), then answers with a chunked `text/event-stream` whose
 frames are encoded once at start-up: message_start, content_block_start, N text deltas
 `--gap-ms` apart after `--ttft-ms`, then content_block_stop, message_delta (usage) and
-message_stop.
+message_stop.  With `--hold`, every answer waits before its first text delta until the
+fake receives SIGUSR1, however long opening all the streams takes.
 
     python -m bench.fake_upstream --port 9100 --chunks 50 --ttft-ms 0 --gap-ms 0
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 from typing import cast
 
 import uvloop
@@ -82,9 +84,23 @@ class Frames:
         )
 
 
+class Gate:
+    """Where held answers wait for their first text delta until `open` (SIGUSR1)."""
+
+    def __init__(self) -> None:
+        self._opened = asyncio.Event()
+
+    def open(self) -> None:
+        self._opened.set()
+        self._opened = asyncio.Event()  # answers that start later wait for the next signal
+
+    async def wait(self) -> None:
+        await self._opened.wait()
+
+
 class Upstream(asyncio.Protocol):
-    def __init__(self, frames: Frames, ttft: float, gap: float) -> None:
-        self._frames, self._ttft, self._gap = frames, ttft, gap
+    def __init__(self, frames: Frames, ttft: float, gap: float, gate: Gate | None = None) -> None:
+        self._frames, self._ttft, self._gap, self._gate = frames, ttft, gap, gate
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
         self._task: asyncio.Task[None] | None = None
@@ -123,6 +139,8 @@ class Upstream(asyncio.Protocol):
         if transport is None:
             return
         transport.write(frames.head + frames.start)
+        if self._gate is not None:
+            await self._gate.wait()
         if self._ttft:
             await asyncio.sleep(self._ttft)
         for delta in frames.deltas:
@@ -135,11 +153,17 @@ class Upstream(asyncio.Protocol):
             transport.write(frames.end)
 
 
-async def serve(port: int, chunks: int, ttft_ms: float, gap_ms: float) -> None:
+async def serve(port: int, chunks: int, ttft_ms: float, gap_ms: float, hold: bool) -> None:
     frames = Frames(chunks)
     loop = asyncio.get_running_loop()
+    gate = Gate() if hold else None
+    if gate is not None:
+        loop.add_signal_handler(signal.SIGUSR1, gate.open)
     server = await loop.create_server(
-        lambda: Upstream(frames, ttft_ms / 1000, gap_ms / 1000), "127.0.0.1", port, backlog=8192
+        lambda: Upstream(frames, ttft_ms / 1000, gap_ms / 1000, gate),
+        "127.0.0.1",
+        port,
+        backlog=8192,
     )
     async with server:
         await server.serve_forever()
@@ -151,8 +175,9 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=50)
     parser.add_argument("--ttft-ms", type=float, default=0)
     parser.add_argument("--gap-ms", type=float, default=0)
+    parser.add_argument("--hold", action="store_true", help="first text only on SIGUSR1")
     args = parser.parse_args()
-    uvloop.run(serve(args.port, args.chunks, args.ttft_ms, args.gap_ms))
+    uvloop.run(serve(args.port, args.chunks, args.ttft_ms, args.gap_ms, args.hold))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ CHAT, MESSAGES = "/ai/stream/chat", "/v1/messages"
 ANTHROPIC = "gateway, anthropic adapter"
 BACK_TO_BACK = "  same, chunks back to back"
 RELAY = "byte relay (the floor)"
+HOLD_RAMP_PER_S = 250
 
 
 def free_port() -> int:
@@ -84,6 +85,10 @@ class Server:
         """Times this gateway's limiter took Redis for down and admitted in-process."""
         return self.log.read_text(errors="replace").count("redis unavailable")
 
+    def requests_logged(self) -> int:
+        """Requests this gateway has finished, settle included: one access log line each."""
+        return self.log.read_bytes().count(b'"logger": "gateway.access"')
+
 
 class Bench:
     def __init__(self, stack: ExitStack, workdir: Path, chunks: int, gap_ms: float) -> None:
@@ -97,7 +102,9 @@ class Bench:
         self.stack.callback(_stop, process)
         return process, path
 
-    def fake(self, ttft_ms: float = 0, gap_ms: float | None = None) -> Server:
+    def fake(self, gap_ms: float | None = None, holding: bool = False) -> Server:
+        """The fake upstream; `holding`: one-chunk answers held before their text until
+        SIGUSR1 (see `hold_streams`)."""
         port = free_port()
         process, log = self.start(
             [
@@ -107,11 +114,10 @@ class Bench:
                 "--port",
                 str(port),
                 "--chunks",
-                str(self.chunks),
-                "--ttft-ms",
-                str(ttft_ms),
+                str(1 if holding else self.chunks),
                 "--gap-ms",
                 str(self.gap_ms if gap_ms is None else gap_ms),
+                *(["--hold"] if holding else []),
             ],
             f"fake-{port}",
         )
@@ -289,19 +295,34 @@ def open_streams(url: str) -> int:
     return int(asyncio.run(_health(url))["open_streams"])
 
 
+def wait_until_settled(gateway: Server, requests: int, timeout: float = 120) -> None:
+    """Wait until the gateway has logged `requests` requests in all and its limiter has no
+    release left to replay: a burst of streams ending together settles for seconds after
+    the last byte, and those scripts must not count in the next measurement."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        limiter = asyncio.run(_health(gateway.url))["limiter"]
+        if gateway.requests_logged() >= requests and not limiter.get("unsettled"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{gateway.url} did not finish {requests} requests in {timeout:.0f} s")
+
+
 @dataclass
 class Held:
     """`count` streams held open, all waiting for their first token."""
 
+    open_at_once: int  # the most streams the gateway reported open at one time
     rss_kb: int
     figures: dict[str, Any]
     scripts_before_first_byte: float  # Redis script calls per stream while they waited
     limiter_fallbacks: int  # times the limiter took Redis for down while they opened
 
 
-def hold_streams(gateway: Server, count: int, redis_port: int) -> Held:
-    """Open `count` streams that wait for their first token; RSS and Redis calls while all
-    are open (lease renewals, one call per tenant every 20 s, may add one)."""
+def hold_streams(gateway: Server, fake: Server, count: int, redis_port: int) -> Held:
+    """Open `count` streams that wait for their first token (the holding fake sends none
+    until SIGUSR1, however long opening them takes); RSS and Redis calls once all are open
+    (lease renewals, one call per tenant every 20 s, may add one); then let them finish."""
     args = [
         PY,
         "-m",
@@ -315,22 +336,28 @@ def hold_streams(gateway: Server, count: int, redis_port: int) -> Held:
         "--key",
         KEY,
         "--ramp",
-        # New streams per second, within what one gateway process admits here: at 1,000/s
-        # its event loop falls behind the Redis time-out and the limiter fails open.
-        "500",
+        # New streams per second, within what one gateway process admits here even in a
+        # slow hour: beyond that its event loop falls behind the Redis time-out and the
+        # limiter fails open, as configured.
+        str(HOLD_RAMP_PER_S),
     ]
     calls_before = settled_evalsha_calls(redis_port)
     fallbacks_before = gateway.limiter_fallbacks()
+    logged_before = gateway.requests_logged()
     client = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while open_streams(gateway.url) < count and time.monotonic() < deadline:
+    deadline = time.monotonic() + 2 * count / HOLD_RAMP_PER_S + 10
+    opened = 0
+    while opened < count and time.monotonic() < deadline and client.poll() is None:
         time.sleep(0.2)
+        opened = max(opened, open_streams(gateway.url))
     time.sleep(0.5)
     rss = rss_kb(gateway.process.pid)
     calls = (redis_evalsha_calls(redis_port) - calls_before) / count
     fallbacks = gateway.limiter_fallbacks() - fallbacks_before
+    os.kill(fake.process.pid, signal.SIGUSR1)
     out, _ = client.communicate(timeout=300)
-    return Held(rss, dict(json.loads(out)), calls, fallbacks)
+    wait_until_settled(gateway, logged_before + count)
+    return Held(opened, rss, dict(json.loads(out)), calls, fallbacks)
 
 
 def speed_check() -> float:
@@ -399,14 +426,14 @@ def main() -> None:
         held: dict[int, Held] = {}
         idle = 0
         if args.hold:
-            slow = bench.fake(ttft_ms=15_000)
+            holding = bench.fake(holding=True)
             holder = bench.gateway(
-                "gw-hold", gateway_config(redis_port, slow, args.gap_ms, args.chunks)
+                "gw-hold", gateway_config(redis_port, holding, args.gap_ms, args.chunks)
             )
-            load(f"{holder.url}{CHAT}", 10, 10)  # the slow fake: warm-up is 15 s
+            hold_streams(holder, holding, 10, redis_port)  # warm-up
             idle = rss_kb(holder.process.pid)
             for n in (int(h) for h in args.hold.split(",")):
-                held[n] = hold_streams(holder, n, redis_port)
+                held[n] = hold_streams(holder, holding, n, redis_port)
         print_targets(rows, calls_per_request, idle, held)
         print(
             f"\nmachine speed check (json.dumps of a small dict, best of 5): "
@@ -489,6 +516,7 @@ def print_targets(
     for n, h in held.items():
         per = (h.rss_kb - idle_kb) / n
         result = h.figures
+        check(f"{n} open streams: open at once", f"{h.open_at_once} of {n}", h.open_at_once == n)
         check(
             f"{n} open streams: errors",
             f"{result['failed']} of {n}",

@@ -11,7 +11,7 @@ import anthropic
 import pytest
 import yaml
 
-from bench.fake_upstream import Frames, Upstream
+from bench.fake_upstream import Frames, Gate, Upstream
 from bench.load import run
 from bench.relay import start as start_relay
 from bench.run import KEY, gateway_config
@@ -94,3 +94,23 @@ async def test_the_byte_relay_passes_the_fakes_stream_through_unchanged(fake_url
 
     assert text == "".join(f"word{i} " for i in range(CHUNKS))
     assert (figures["streams"], figures["failed"], figures["errors"]) == (10, 0, {})
+
+
+async def test_a_holding_fake_sends_no_text_until_its_gate_opens() -> None:
+    gate = Gate()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: Upstream(Frames(1), ttft=0, gap=0, gate=gate), "127.0.0.1", 0
+    )
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/messages"
+    try:
+        held = asyncio.create_task(run(url, concurrency=3, count=3, key=None, ramp_per_s=0))
+        await asyncio.sleep(0.3)
+        assert not held.done()
+        gate.open()
+        figures = await asyncio.wait_for(held, 5)
+        assert (figures["streams"], figures["failed"]) == (3, 0)
+        assert figures["ttft_p50_ms"] >= 300  # no text went out before the gate opened
+    finally:
+        server.close()
+        await server.wait_closed()
