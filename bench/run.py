@@ -1,6 +1,6 @@
 """One command for the whole benchmark: fake upstream, Redis, gateways, load, report.
 
-    python -m bench.run            # about four minutes on 2 cores
+    python -m bench.run            # four to five minutes on 2 cores
 
 It starts (and always stops) a minimal-CPU fake Anthropic upstream, a redis-server on a
 free port, a byte relay in front of the fake (`bench.relay`: the floor, what any Python
