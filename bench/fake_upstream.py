@@ -20,6 +20,8 @@ from typing import cast
 
 import uvloop
 
+from bench.http1 import RequestReader
+
 
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
@@ -101,7 +103,7 @@ class Gate:
 class Upstream(asyncio.Protocol):
     def __init__(self, frames: Frames, ttft: float, gap: float, gate: Gate | None = None) -> None:
         self._frames, self._ttft, self._gap, self._gate = frames, ttft, gap, gate
-        self._buffer = b""
+        self._requests = RequestReader()
         self._transport: asyncio.Transport | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -114,25 +116,8 @@ class Upstream(asyncio.Protocol):
         self._transport = None
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        head_end = self._buffer.find(b"\r\n\r\n")
-        if head_end < 0:
-            return
-        head = self._buffer[:head_end].lower()
-        length = 0
-        marker = head.find(b"content-length:")
-        if marker >= 0:
-            length = int(
-                head[
-                    marker + 15 : head.find(b"\r\n", marker)
-                    if head.find(b"\r\n", marker) > 0
-                    else None
-                ]
-            )
-        if len(self._buffer) < head_end + 4 + length:
-            return
-        self._buffer = self._buffer[head_end + 4 + length :]
-        self._task = asyncio.get_running_loop().create_task(self._answer())
+        if self._requests.feed(data):
+            self._task = asyncio.get_running_loop().create_task(self._answer())
 
     async def _answer(self) -> None:
         frames, transport = self._frames, self._transport

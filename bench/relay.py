@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import uvloop
 
+from bench.http1 import RequestReader
+
 BODY = json.dumps(
     {
         "model": "claude-sonnet-4-5-20250929",
@@ -73,7 +75,7 @@ class Relay(asyncio.Protocol):
 
     def __init__(self, pool: list[Upstream], host: str, port: int, request: bytes) -> None:
         self._pool, self._host, self._port, self._request = pool, host, port, request
-        self._buffer = b""
+        self._requests = RequestReader()
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -83,17 +85,8 @@ class Relay(asyncio.Protocol):
         self._transport = None
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        head_end = self._buffer.find(b"\r\n\r\n")
-        if head_end < 0:
-            return
-        head = self._buffer[:head_end].lower()
-        marker = head.find(b"content-length:")
-        length = int(head[marker + 15 :].split(b"\r\n", 1)[0]) if marker >= 0 else 0
-        if len(self._buffer) < head_end + 4 + length:
-            return
-        self._buffer = self._buffer[head_end + 4 + length :]
-        asyncio.get_running_loop().create_task(self._relay())
+        if self._requests.feed(data):
+            asyncio.get_running_loop().create_task(self._relay())
 
     async def _relay(self) -> None:
         loop = asyncio.get_running_loop()

@@ -33,16 +33,23 @@ async def fake_url() -> AsyncIterator[str]:
     await server.wait_closed()
 
 
+async def read_with_the_sdk(base_url: str) -> tuple[str, anthropic.types.Message]:
+    """The text and final message of one streamed answer, as the official SDK reads them."""
+    client = anthropic.AsyncAnthropic(api_key="sk-bench", base_url=base_url, max_retries=0)
+    try:
+        async with client.messages.stream(
+            model="claude-sonnet-4-5-20250929",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "hi"}],
+        ) as stream:
+            text = "".join([t async for t in stream.text_stream])
+            return text, await stream.get_final_message()
+    finally:
+        await client.close()
+
+
 async def test_the_sdk_reads_the_fake_as_an_anthropic_stream(fake_url: str) -> None:
-    client = anthropic.AsyncAnthropic(api_key="sk-bench", base_url=fake_url, max_retries=0)
-    async with client.messages.stream(
-        model="claude-sonnet-4-5-20250929",
-        max_tokens=64,
-        messages=[{"role": "user", "content": "hi"}],
-    ) as stream:
-        text = "".join([t async for t in stream.text_stream])
-        message = await stream.get_final_message()
-    await client.close()
+    text, message = await read_with_the_sdk(fake_url)
 
     assert text == "".join(f"word{i} " for i in range(CHUNKS))
     assert message.stop_reason == "end_turn"
@@ -78,17 +85,10 @@ async def test_load_generator_counts_refused_streams_as_failed(aiohttp_client: A
 async def test_the_byte_relay_passes_the_fakes_stream_through_unchanged(fake_url: str) -> None:
     relay = await start_relay(0, f"{fake_url}/v1/messages")
     relay_url = f"http://127.0.0.1:{relay.sockets[0].getsockname()[1]}"
-    client = anthropic.AsyncAnthropic(api_key="sk-bench", base_url=relay_url, max_retries=0)
     try:
-        async with client.messages.stream(
-            model="claude-sonnet-4-5-20250929",
-            max_tokens=64,
-            messages=[{"role": "user", "content": "hi"}],
-        ) as stream:
-            text = "".join([t async for t in stream.text_stream])
+        text, _ = await read_with_the_sdk(relay_url)
         figures = await run(f"{relay_url}/any", concurrency=3, count=10, key=None, ramp_per_s=0)
     finally:
-        await client.close()
         relay.close()
         await relay.wait_closed()
 
