@@ -92,8 +92,7 @@ class Limiter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for admission in list(self._active.values()):
             await self.release(admission, Usage(input_tokens=admission.reserved_tokens), "")
-        if self._redis_up:
-            await self._replay_settles()
+        await self._replay_settles(last_try=True)  # even if the probe has not seen it back
         if self._unsettled or self._dropped_settles:
             log.warning(
                 "%d releases were never confirmed by redis; their usage is missing from it",
@@ -173,15 +172,16 @@ class Limiter:
         else:
             self._dropped_settles += 1  # its lease expires on its own; its tokens stay reserved
 
-    async def _replay_settles(self) -> None:
+    async def _replay_settles(self, last_try: bool = False) -> None:
         """Send the releases Redis did not confirm, oldest first, while it answers."""
         replayed = 0
-        while self._unsettled and self._redis_up:
+        while self._unsettled and (self._redis_up or last_try):
             settle = self._unsettled[0]
             try:
                 await settle.admission.backend.release(*settle)
             except _REDIS_FAILURES as exc:
-                self._mark_down(exc)  # the next probe replays the rest
+                if not last_try:
+                    self._mark_down(exc)  # the next probe replays the rest
                 break
             self._unsettled.popleft()
             replayed += 1
