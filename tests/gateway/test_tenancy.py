@@ -115,7 +115,11 @@ async def test_limited_request_gets_429_retry_after_and_ratelimit_headers(
 async def test_limit_of_10_admits_exactly_10_of_50_concurrent_requests(
     gateway, redis_server, key_prefix
 ):
-    client = await gateway(**tenancy(redis_server.url, key_prefix, {"requests_per_minute": 10}))
+    # The test client and the gateway share one event loop here, and 50 requests at once
+    # can hold it longer than the default 250 ms Redis time-out on a slow machine: the
+    # limiter would then rightly fail open, which is not what this test is about.
+    limits = {"requests_per_minute": 10}
+    client = await gateway(**tenancy(redis_server.url, key_prefix, limits, socket_timeout_ms=2000))
     results = await asyncio.gather(
         *(post_stream(client, "/ai/stream/chat", CHAT, headers=bearer(KEY_A)) for _ in range(50))
     )
