@@ -8,10 +8,9 @@ proxy pays), and two gateway processes: one in front of the fake through the Ant
 adapter with tenant rate limits on in Redis, one serving the demo provider.  Then, at
 C = 1, 100 and 1,000 concurrent streams of 50 chunks `--gap-ms` apart, it measures direct
 to the fake, through the relay and through each gateway; once more with the chunks back to
-back; then RSS,
-Redis calls and limiter fall-backs with 1,000 and 5,000 streams held open.  It prints one
-table (with the CPU each serving process and the load generator spent per stream) and
-every target beside its figure.
+back; then RSS, Redis calls and limiter fall-backs with 1,000 and 5,000 streams held open.
+It prints one table (with the CPU each serving process and the load generator spent per
+stream) and every target beside its figure.
 """
 
 from __future__ import annotations
@@ -395,8 +394,8 @@ def main() -> None:
         relay = bench.relay(fake)
         for gw in (anthropic, demo):
             load(f"{gw.url}{CHAT}", 20, 200)  # warm-up
-        for server, path in ((fake, MESSAGES), (relay, MESSAGES)):
-            load(f"{server.url}{path}", 20, 200, key=None)
+        for server in (fake, relay):
+            load(f"{server.url}{MESSAGES}", 20, 200, key=None)
 
         rows: list[Row] = []
         calls_per_request = 0.0
