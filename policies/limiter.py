@@ -93,10 +93,10 @@ class Limiter:
         for admission in list(self._active.values()):
             await self.release(admission, Usage(input_tokens=admission.reserved_tokens), "")
         await self._replay_settles(last_try=True)  # even if the probe has not seen it back
-        if self._unsettled or self._dropped_settles:
+        if self._unsettled:  # (the replay has already logged any dropped ones)
             log.warning(
                 "%d releases were never confirmed by redis; their usage is missing from it",
-                len(self._unsettled) + self._dropped_settles,
+                len(self._unsettled),
             )
 
     async def admit(self, tenant: str, limits: Limits, cost: int) -> Decision:
