@@ -20,7 +20,12 @@ async def test_a_burst_beyond_the_pool_waits_for_redis_instead_of_failing_open(
     request, kind, key_prefix
 ):
     server = request.getfixturevalue("redis_server" if kind == "redis" else "redis_cluster")
-    config = RedisConfig(url=server.url, cluster=kind == "cluster", max_connections=2)
+    # 2 s rather than the default 250 ms: a test process that has run many tests can stall
+    # its event loop longer than that (a timed-out connect, and the limiter rightly fails
+    # open); a pool that refuses calls beyond its size still fails this test at once.
+    config = RedisConfig(
+        url=server.url, cluster=kind == "cluster", max_connections=2, socket_timeout_ms=2000
+    )
     async with redis_client(config) as client:
         assert client is not None
         limiter = Limiter(RedisLimiter(client, key_prefix))
