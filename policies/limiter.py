@@ -10,6 +10,12 @@ A release that Redis did not confirm is kept (up to `MAX_UNSETTLED`) and sent ag
 Redis answers: otherwise a stream that ended during an outage would keep its reservation
 and be missing from the usage report.  Redis settles each admission once, so a release
 that did reach Redis is not counted twice.
+
+Cancellation (a client that hangs up) never splits an admission from its release: the
+admission and the release each run in a task of their own that the caller only awaits.
+A caller cancelled while its admission is being decided leaves it to be released at
+once, with nothing used; a caller cancelled during its release leaves the release to
+finish.  `aclose` waits for both kinds.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import logging
 import time
 import uuid
 from collections import deque
-from typing import Literal, NamedTuple
+from collections.abc import Coroutine
+from typing import Any, Literal, NamedTuple
 
 from redis.exceptions import RedisError
 
@@ -55,8 +62,9 @@ class Limiter:
         lease_ttl_s: float = 60.0,
         probe_interval_s: float = 1.0,
         usage_retention_days: int = 35,
+        memory: MemoryLimiter | None = None,
     ) -> None:
-        self.memory = MemoryLimiter(usage_retention_days)
+        self.memory = memory or MemoryLimiter(usage_retention_days)
         self.redis = redis
         self._on_error = on_error
         self._lease_ttl_ms = int(lease_ttl_s * 1000)
@@ -66,6 +74,7 @@ class Limiter:
         self._unsettled: deque[_Settle] = deque()
         self._dropped_settles = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._in_flight: set[asyncio.Task[Decision | None]] = set()  # admissions, releases
 
     @property
     def state(self) -> dict[str, str | int]:
@@ -90,6 +99,8 @@ class Limiter:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
         for admission in list(self._active.values()):
             await self.release(admission, Usage(input_tokens=admission.reserved_tokens), "")
         await self._replay_settles(last_try=True)  # even if the probe has not seen it back
@@ -100,15 +111,44 @@ class Limiter:
             )
 
     async def admit(self, tenant: str, limits: Limits, cost: int) -> Decision:
+        """Decide on one request.  A caller cancelled while this waits (for Redis) gets the
+        cancellation at once; an admission granted after that is released unused."""
         plan = Plan(tenant, limits, cost, uuid.uuid4().hex, self._lease_ttl_ms)
+        deciding = self._in_flight_task(self._decide(plan))
+        try:
+            decision: Decision = await asyncio.shield(deciding)
+        except asyncio.CancelledError:
+            deciding.add_done_callback(self._release_unowned)
+            raise
+        return decision
+
+    async def release(self, admission: Admission, used: Usage, model: str | None) -> None:
+        """Give the slot back, settle the reservation to `used`, and record the usage under
+        `model` (the one that answered; none when nothing did).  Safe to call twice; a
+        caller cancelled meanwhile does not stop it."""
+        await asyncio.shield(self._in_flight_task(self._release(admission, used, model)))
+
+    def _in_flight_task(self, work: Coroutine[Any, Any, Decision | None]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(work)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return task
+
+    async def _decide(self, plan: Plan) -> Decision:
         decision = await self._admit(plan)
         if decision.admission is not None:
             self._active[plan.lease_id] = decision.admission
         return decision
 
-    async def release(self, admission: Admission, used: Usage, model: str | None) -> None:
-        """Give the slot back, settle the reservation to `used`, and record the usage under
-        `model` (the one that answered; none when nothing did).  Safe to call twice."""
+    def _release_unowned(self, deciding: asyncio.Task[Decision | None]) -> None:
+        """The caller gave up while its admission was being decided: hand it back."""
+        if deciding.cancelled() or deciding.exception() is not None:
+            return  # nothing was granted (a refusal to fail closed is nobody's to report)
+        decision = deciding.result()
+        if decision is not None and decision.admission is not None:
+            self._in_flight_task(self._release(decision.admission, Usage(), None))
+
+    async def _release(self, admission: Admission, used: Usage, model: str | None) -> None:
         if admission.released:
             return
         admission.released = True
