@@ -11,6 +11,7 @@ from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from gateway.config import RedisConfig
 
@@ -22,20 +23,28 @@ async def redis_client(config: RedisConfig) -> AsyncIterator[Redis | RedisCluste
     When every connection is busy (a burst of new streams), a call waits up to
     `pool_wait_ms` for one. redis-py's own pools raise at once instead, which the limiter
     would take for Redis being down.
+
+    After a Redis restart every pooled connection is stale.  The pool checks a connection
+    as it hands it out (redis-py skips that check while maintenance notifications are on,
+    which only managed Redis services send), and a command that still fails to connect is
+    sent once more on a fresh connection, so one stale socket does not count as Redis being
+    down.  Time-outs are not retried: the command may have run.  The limiter's scripts are
+    safe to send twice.
     """
     if not config.url:
         yield None
         return
     timeout = config.socket_timeout_ms / 1000
     wait = config.pool_wait_ms / 1000
-    no_retry = Retry(NoBackoff(), 0)  # the limiter decides what a failure means, at once
+    retry_once = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    no_notifications = MaintNotificationsConfig(enabled=False)
     client: Redis | RedisCluster
     if config.cluster:
         client = WaitingRedisCluster.from_url(
             config.url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=no_retry,
+            retry=retry_once,
             max_connections=config.max_connections,
             pool_wait_s=wait,
         )
@@ -46,7 +55,8 @@ async def redis_client(config: RedisConfig) -> AsyncIterator[Redis | RedisCluste
             timeout=wait,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=no_retry,
+            retry=retry_once,
+            maint_notifications_config=no_notifications,
         )
         client = Redis.from_pool(pool)  # the client closes the pool with itself
     try:

@@ -3,7 +3,8 @@
 Every admission is recorded as unsettled until its release script runs, and that script
 settles only what is still recorded: a release that Redis applied but whose reply was
 lost can be sent again (the limiter replays releases after an outage) without counting
-the request twice.
+the request twice.  Likewise an admission sent twice (the client retries a command once
+after a connection error) is counted once.
 
 Keys carry the tenant as a hash tag, `rl:{tenant}:rpm`, so that every key one script
 touches lives in one Redis Cluster slot.  Time is Redis's own (`TIME`), so replicas with
@@ -26,6 +27,8 @@ from providers.base import Usage
 # lease id, lease ttl ms, day index, usage retention ms, settle window ms.
 # Returns {1, quota_limit, quota_remaining, quota_reset_s} or
 #         {0, limit name, retry after ms, quota_limit, quota_remaining, quota_reset_s}.
+# A lease already admitted is granted again without counting it twice (no quota then), so
+# that the client may send the script again after a connection error.
 ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -35,6 +38,7 @@ local cost, lease = tonumber(ARGV[5]), ARGV[6]
 local lease_ttl, day = tonumber(ARGV[7]), tonumber(ARGV[8])
 local retention, settle_window = tonumber(ARGV[9]), tonumber(ARGV[10])
 local period = 60000
+if redis.call('ZSCORE', KEYS[5], lease) then return {1, 0, 0, 0} end  -- sent twice: granted
 
 local function quota(limit, tat)
   if limit == 0 then return 0, 0, 0 end
