@@ -28,6 +28,7 @@ from providers.base import (
     Usage,
 )
 from providers.errors import (
+    UnsendableRequest,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamTimeout,
@@ -179,6 +180,8 @@ def status_of_error_type(kind: object) -> int:
 
 
 def map_anthropic_error(exc: Exception, provider: str) -> UpstreamError:
+    if isinstance(exc, UnicodeEncodeError):  # the request's JSON, not the upstream's answer
+        return UnsendableRequest(provider)
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code
         if status < 400:  # an `event: error` after the 200: the body names the kind

@@ -6,6 +6,7 @@
     │   ├── InvalidRequest          400 / 422: bad JSON, failed validation, unknown model
     │   ├── UnsupportedMediaType    415: body is not application/json
     │   ├── PayloadTooLarge         413: body over server.max_body_bytes
+    │   ├── BodyTimeout             408: body not received within server.body_timeout_s
     │   ├── Unauthorized            401: missing or unknown API key
     │   ├── Forbidden               403: model or chain not allowed for the tenant
     │   └── RateLimited             429: a tenant limit; carries retry_after
@@ -21,6 +22,7 @@
         ├── TargetCoolingDown       the circuit breaker skips the target → 503, next target
         ├── UpstreamQuotaExhausted  the gateway's own quota at the provider → 503, next target
         └── UpstreamRejected        400/413 upstream: the request itself → 400, final
+            └── UnsendableRequest   the request cannot be encoded for the upstream → 422
 
 `retryable` says whether trying the same target again may succeed; `fallback` says
 whether another target may succeed; `target_fault` says whether the failure counts
@@ -78,6 +80,11 @@ class UnsupportedMediaType(RequestError):
 class PayloadTooLarge(RequestError):
     code = "payload_too_large"
     client_status = 413
+
+
+class BodyTimeout(RequestError):
+    code = "request_timeout"
+    client_status = 408
 
 
 class Unauthorized(RequestError):
@@ -174,6 +181,21 @@ class UpstreamRejected(UpstreamError):
     retryable = False
     fallback = False
     target_fault = False  # the client's request
+
+
+class UnsendableRequest(UpstreamRejected):
+    """Text that is not valid Unicode (a lone surrogate) cannot be encoded as the upstream's
+    JSON.  Validation refuses it first; this keeps any that got past it the client's fault,
+    never the target's."""
+
+    code = "invalid_text"
+    client_status = 422
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(
+            "The request contains text that is not valid Unicode (a lone surrogate).",
+            provider=provider,
+        )
 
 
 def unreadable_stream(provider: str) -> UpstreamProtocolError:

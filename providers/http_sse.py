@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 
 from providers.errors import (
+    UnsendableRequest,
     UpstreamConnectionError,
     UpstreamTimeout,
     parse_retry_after,
@@ -39,10 +40,12 @@ async def post_sse(
     # `read_timeout_s` caps only the wait for the response headers.
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=None)
     try:
+        payload = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        raise UnsendableRequest(provider) from None
+    try:
         async with asyncio.timeout(read_timeout_s):
-            response = await http.post(
-                url, data=orjson.dumps(body), headers=headers, timeout=timeout
-            )
+            response = await http.post(url, data=payload, headers=headers, timeout=timeout)
         async with response:
             if response.status != 200:
                 await response.read()

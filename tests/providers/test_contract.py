@@ -168,3 +168,18 @@ async def test_wrong_credentials_are_an_auth_error_without_the_key(contract):
             await collect(provider, case.model)
         await provider.aclose()
     assert "sk-wrong-key-123456" not in str(info.value)
+
+
+@pytest.mark.parametrize("contract", NETWORK, indirect=True)
+async def test_text_that_cannot_be_encoded_is_the_clients_fault_not_the_targets(contract):
+    """A lone surrogate fails when the upstream body is encoded: that must never read as
+    the upstream misbehaving (retried, counted by the breaker, cause to fall back)."""
+    provider, fake, case = contract
+    bad = UpstreamRequest(messages=(Message("user", "hi \ud800"),), max_tokens=50)
+    with pytest.raises(UpstreamError) as info:
+        async for _ in provider.stream(bad, ModelRef(case.model)):
+            pass
+    error = info.value
+    assert (error.code, error.client_status) == ("invalid_text", 422)
+    assert not (error.target_fault or error.retryable or error.fallback)
+    assert fake.requests == 0
