@@ -135,13 +135,21 @@ class SseStream:
                 error: GatewayError = self._ending
             except GatewayError as failure:
                 error = failure
-            except Exception:
+            except Exception as failure:
+                if isinstance(failure, ConnectionError) and self._client_gone():
+                    raise
                 log.exception("unexpected failure while streaming")
                 error = InternalError()
             return await self._fail(error)
-        except (asyncio.CancelledError, ConnectionResetError):
+        except asyncio.CancelledError:
             outcome.outcome = "client_disconnected"
             raise
+        except ConnectionError:
+            # The client left while a frame was being written (its socket closed before the
+            # handler was cancelled): the same as leaving between writes, and no failure of
+            # the gateway's.  Returned, not raised, so that aiohttp logs nothing either.
+            outcome.outcome = "client_disconnected"
+            return self._response or web.StreamResponse()
         finally:
             self._keepalive.stop()
 
@@ -182,6 +190,10 @@ class SseStream:
             await response.write(keepalive)
         except (ConnectionResetError, RuntimeError):
             pass  # the client is gone, or the stream just ended: the handler sees to it
+
+    def _client_gone(self) -> bool:
+        transport = self._request.transport
+        return transport is None or transport.is_closing()
 
     def _cut(self, response: web.StreamResponse) -> None:
         """End the response without its final chunk, so the client sees it as failed."""

@@ -30,6 +30,7 @@ class Script:
     headers: dict[str, str] = field(default_factory=dict)
     input_tokens: int = 11
     stop_reason: str = "end_turn"
+    hold: asyncio.Event | None = None  # the first token waits until the test sets it
 
 
 @dataclass
@@ -100,6 +101,8 @@ class FakeUpstream:
         """Send the script's text chunks with its timing.  True when its stream fault is due
         (after `fault_after` chunks): the caller then plays `_fault` instead of the end."""
         faulty = script.fault in STREAM_FAULTS
+        if script.hold is not None:
+            await script.hold.wait()
         if script.first_token_delay:
             await asyncio.sleep(script.first_token_delay)
         for i, text in enumerate(script.chunks):
