@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Coroutine
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -41,6 +41,7 @@ log = logging.getLogger("policies.limiter")
 
 _REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 MAX_UNSETTLED = 10_000  # releases kept for replay while Redis is unreachable
+_T = TypeVar("_T")
 
 
 class _Settle(NamedTuple):
@@ -74,7 +75,7 @@ class Limiter:
         self._unsettled: deque[_Settle] = deque()
         self._dropped_settles = 0
         self._tasks: list[asyncio.Task[None]] = []
-        self._in_flight: set[asyncio.Task[Decision | None]] = set()  # admissions, releases
+        self._in_flight: set[asyncio.Task[Any]] = set()  # admissions and releases
 
     @property
     def state(self) -> dict[str, str | int]:
@@ -116,7 +117,7 @@ class Limiter:
         plan = Plan(tenant, limits, cost, uuid.uuid4().hex, self._lease_ttl_ms)
         deciding = self._in_flight_task(self._decide(plan))
         try:
-            decision: Decision = await asyncio.shield(deciding)
+            decision = await asyncio.shield(deciding)
         except asyncio.CancelledError:
             deciding.add_done_callback(self._release_unowned)
             raise
@@ -128,7 +129,7 @@ class Limiter:
         caller cancelled meanwhile does not stop it."""
         await asyncio.shield(self._in_flight_task(self._release(admission, used, model)))
 
-    def _in_flight_task(self, work: Coroutine[Any, Any, Decision | None]) -> asyncio.Task[Any]:
+    def _in_flight_task(self, work: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         task = asyncio.ensure_future(work)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -140,12 +141,12 @@ class Limiter:
             self._active[plan.lease_id] = decision.admission
         return decision
 
-    def _release_unowned(self, deciding: asyncio.Task[Decision | None]) -> None:
+    def _release_unowned(self, deciding: asyncio.Task[Decision]) -> None:
         """The caller gave up while its admission was being decided: hand it back."""
         if deciding.cancelled() or deciding.exception() is not None:
             return  # nothing was granted (a refusal to fail closed is nobody's to report)
         decision = deciding.result()
-        if decision is not None and decision.admission is not None:
+        if decision.admission is not None:
             self._in_flight_task(self._release(decision.admission, Usage(), None))
 
     async def _release(self, admission: Admission, used: Usage, model: str | None) -> None:
