@@ -20,6 +20,7 @@ from redis.asyncio import Redis, RedisCluster
 from gateway.build import build_state
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.cors import Cors
+from gateway.http_errors import route_errors
 from gateway.ops import add_ops_routes
 from gateway.redis_client import redis_client
 from gateway.routes import add_routes
@@ -36,7 +37,8 @@ _CLOSE_OLD_AFTER_S = 600.0  # old providers are closed once their last stream en
 def create_app(config: GatewayConfig) -> web.Application:
     cors = Cors(config.server.cors)
     app = web.Application(
-        client_max_size=config.server.max_body_bytes, middlewares=[cors.preflight]
+        client_max_size=config.server.max_body_bytes,
+        middlewares=[cors.preflight, route_errors],  # preflight first: OPTIONS has no routes
     )
     app.on_response_prepare.append(cors.add_headers)
     add_routes(app)

@@ -74,6 +74,15 @@ class ServerConfig(_Strict):
     upstream_connections: int = Field(
         default=10_000, ge=1, description="open connections to upstreams, all providers"
     )
+    header_timeout_s: float = Field(
+        default=15,
+        gt=0,
+        description="receiving a request's headers, and an idle keep-alive connection",
+    )
+    body_timeout_s: float = Field(default=30, gt=0, description="reading a request's body")
+    max_connections: int = Field(
+        default=10_000, ge=1, description="open client connections per process; more get 503"
+    )
     log_format: Literal["json", "text"] = "json"
     cors: CorsConfig = Field(default_factory=CorsConfig)
     date_context: DateContextConfig = Field(default_factory=DateContextConfig)

@@ -1,5 +1,8 @@
 """The `ai-gateway serve` process: listeners, signals, graceful drain and reload.
 
+Connections: a request's headers must arrive within `server.header_timeout_s`, and at
+most `server.max_connections` stay open (see `gateway.listener`).
+
 SIGTERM / SIGINT: stop accepting connections, refuse new streams with 503, let open
 streams finish for up to `server.drain_seconds`, end the rest with a `shutdown` error
 event, then close everything.  SIGHUP: reload the config file (a bad file keeps the
@@ -17,7 +20,9 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.app import create_app, drain, reload
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, ServerConfig
+from gateway.connections import ConnectionCap
+from gateway.listener import GatewayRunner
 from gateway.ops import metrics_response
 from gateway.state import STATE
 
@@ -26,8 +31,9 @@ log = logging.getLogger("gateway")
 
 async def serve(config: GatewayConfig, config_path: str | Path, host: str, port: int) -> None:
     app = create_app(config)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    runner = main_runner(app, config.server)
     await runner.setup()
+    runner.cap.register(app[STATE].current.shared.metrics.registry)
     metrics_runner: web.AppRunner | None = None
     stop = asyncio.Event()
     reloads: set[asyncio.Task[bool]] = set()
@@ -57,6 +63,18 @@ async def serve(config: GatewayConfig, config_path: str | Path, host: str, port:
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         log.info("stopped")
+
+
+def main_runner(app: web.Application, server: ServerConfig) -> GatewayRunner:
+    """The main port's runner: `server.header_timeout_s` becomes aiohttp's
+    `keepalive_timeout` (see `gateway.listener` for why that bounds slow headers)."""
+    return GatewayRunner(
+        app,
+        cap=ConnectionCap(server.max_connections),
+        handler_cancellation=True,
+        access_log=None,
+        keepalive_timeout=server.header_timeout_s,
+    )
 
 
 def _settle_heap() -> None:
