@@ -6,13 +6,13 @@ policy chain → write events → settle the admission; then metrics and the acc
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from gateway import access_log
@@ -26,6 +26,7 @@ from policies.base import Call
 from policies.limiter import tokens_to_settle
 from providers.base import Usage, estimate_tokens
 from providers.errors import (
+    BodyTimeout,
     GatewayError,
     InvalidRequest,
     PayloadTooLarge,
@@ -114,26 +115,29 @@ async def _stream(
         headers.update(error_headers(error))
         return wire.error_response(error, record.request_id, state.redact, headers)
 
-    if admission.quota is not None:
-        headers.update(admission.quota.headers())
+    # From here the admission is this handler's: every way out goes through the release.
     call = Call.start(upstream_request, chain)
     outcome = StreamOutcome(text=[] if tenant.log_content else None)
-    options = StreamOptions(
-        record.request_id,
-        state.config.server.keepalive_seconds,
-        state.redact,
-        headers,
-        done_extra=lambda: _chain_report(call),
-        format=wire,
-    )
-    sse = SseStream(request, state.chain(call), outcome, options)
-    state.shared.streams.add(sse)
-    state.streams.add(sse)
+    sse: SseStream | None = None
     try:
+        if admission.quota is not None:
+            headers.update(admission.quota.headers())
+        options = StreamOptions(
+            record.request_id,
+            state.config.server.keepalive_seconds,
+            state.redact,
+            headers,
+            done_extra=lambda: _chain_report(call),
+            format=wire,
+        )
+        sse = SseStream(request, state.chain(call), outcome, options)
+        state.shared.streams.add(sse)
+        state.streams.add(sse)
         return await sse.run()
     finally:
-        state.shared.streams.discard(sse)
-        state.streams.discard(sse)
+        if sse is not None:
+            state.shared.streams.discard(sse)
+            state.streams.discard(sse)
         final = outcome.usage if outcome.outcome == "ok" else None
         used = tokens_to_settle(final, call.stats.usage, outcome.sent_chars, input_estimate)
         # The record is complete before the settle script's round trip: a client that hangs
@@ -142,7 +146,8 @@ async def _stream(
         if outcome.text is not None:
             prompt = "\n".join(m.content for m in upstream_request.messages)
             record.content = {"prompt": prompt, "completion": "".join(outcome.text)}
-        await asyncio.shield(state.shared.limiter.release(admission, used, call.stats.served_by))
+        # The limiter finishes a release whose caller was cancelled (the client left).
+        await state.shared.limiter.release(admission, used, call.stats.served_by)
 
 
 def _fill_record(record: RequestRecord, outcome: StreamOutcome, call: Call, used: Usage) -> None:
@@ -162,14 +167,43 @@ async def read_json(request: web.Request) -> Any:
         raise UnsupportedMediaType(
             "Send the body as JSON with the header 'Content-Type: application/json'."
         )
+    server = _state(request).config.server
     try:
-        raw = await request.read()
+        async with asyncio.timeout(server.body_timeout_s):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        limit = _state(request).config.server.max_body_bytes
-        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.") from None
+        raise PayloadTooLarge(
+            f"The request body is larger than {server.max_body_bytes} bytes."
+        ) from None
+    except TimeoutError:
+        raise BodyTimeout(
+            f"The request body did not arrive within {server.body_timeout_s:g} s."
+        ) from None
+    return decode_json(raw)
+
+
+def decode_json(raw: bytes) -> Any:
+    """JSON → Python, refusing what would fail later: nesting deeper than 1,024 levels
+    (orjson's limit, far below the interpreter's stack) and lone UTF-16 surrogates,
+    which are not text and cannot be sent to any upstream."""
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode()
+        except UnicodeDecodeError:
+            raise InvalidRequest("The request body is not valid UTF-8.") from None
+        if "surrogate" in exc.msg:
+            raise InvalidRequest(
+                "The request contains a lone UTF-16 surrogate escape (\\ud800-\\udfff), "
+                "which is not text; send valid Unicode.",
+                status=422,
+                code="invalid_text",
+            ) from None
+        if "depth" in exc.msg:
+            raise InvalidRequest(
+                "The request body is nested more than 1024 levels deep; flatten it."
+            ) from None
         raise InvalidRequest(f"The request body is not valid JSON ({exc}).") from None
 
 

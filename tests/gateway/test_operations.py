@@ -146,14 +146,15 @@ async def test_hanging_up_right_after_done_still_logs_and_settles_the_stream(
     app = create_app(build_config(anthropic_url=fake_anthropic.url, **ops_config()))
     client = await aiohttp_client(app)  # test servers cancel handlers, as `serve` does
     limiter = app[STATE].current.shared.limiter
-    settle, settled = limiter.release, asyncio.Event()
+    backend = limiter.memory  # no Redis here: the in-process backend settles
+    settle, settled = backend.release, asyncio.Event()
 
     async def slow_release(*args):
         await asyncio.sleep(0.3)  # a settle script that takes a while to come back
         await settle(*args)
         settled.set()
 
-    limiter.release = slow_release
+    backend.release = slow_release
     body = json.dumps(CHAT).encode()
     reader, writer = await asyncio.open_connection(client.host, client.port)
     writer.write(
