@@ -3,8 +3,8 @@
 Phases: before its headers were complete, during admission, before the first token,
 mid-stream, and during the settle after `done`.  After each: no stream is open, the
 request's reservation is settled once (or nothing was admitted), its concurrency slot is
-free, and no error was logged.  Each runs on the in-process limiter and on Redis; the
-admission phase is held in Redis with CLIENT PAUSE (the in-process backend decides
+free, and no error was logged.  Each runs on the in-process limiter, Redis and Redis Cluster;
+the admission phase is held in Redis with CLIENT PAUSE (the in-process backend decides
 without waiting: its cancelled admissions are covered in test_admission_cancelled.py).
 
 The gateway is served as `ai-gateway serve` serves it: with handler cancellation, so a
@@ -47,7 +47,7 @@ RESERVED = 500  # CHAT's max_tokens: what an unsettled reservation would leave c
 @dataclass
 class Served:
     client: TestClient[Any, Any]
-    redis: Redis | None
+    nodes: list[Redis]  # every Redis node, each addressed directly; none in memory
 
     @property
     def shared(self) -> Shared:
@@ -55,16 +55,16 @@ class Served:
 
     async def paused(self, ms: int = 20_000) -> None:
         """Hold every script that writes (admissions, releases) until `unpause`."""
-        assert self.redis is not None
-        await self.redis.execute_command("CLIENT", "PAUSE", ms, "WRITE")
+        for node in self.nodes:
+            await node.execute_command("CLIENT", "PAUSE", ms, "WRITE")
 
     async def unpause(self) -> None:
-        assert self.redis is not None
-        await self.redis.execute_command("CLIENT", "UNPAUSE")
+        for node in self.nodes:
+            await node.execute_command("CLIENT", "UNPAUSE")
 
     async def scripts_waiting(self) -> bool:
-        assert self.redis is not None
-        return int((await self.redis.info("clients"))["blocked_clients"]) >= 1
+        blocked = [int((await n.info("clients"))["blocked_clients"]) for n in self.nodes]
+        return sum(blocked) >= 1
 
     async def assert_nothing_left(self, *, admitted: bool) -> dict[str, Any]:
         """No open stream, the reservation settled once, the slot free; the day's usage."""
@@ -84,25 +84,33 @@ class Served:
         return usage
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def served(
     request, aiohttp_client, fake_anthropic: FakeAnthropic, key_prefix
 ) -> AsyncIterator[Served]:
-    redis_url = request.getfixturevalue("redis_server").url if request.param == "redis" else ""
+    node_urls: list[str] = []
+    redis: dict[str, Any] = {"key_prefix": key_prefix, "socket_timeout_ms": 10_000}
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        redis["url"], node_urls = server.url, [server.url]
+    elif request.param == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        redis["url"], redis["cluster"] = cluster.url, True
+        node_urls = [node.url for node in cluster.nodes]
     config = build_config(
         anthropic_url=fake_anthropic.url,
         auth={"mode": "api_key"},
-        redis={"url": redis_url, "key_prefix": key_prefix, "socket_timeout_ms": 10_000},
+        redis=redis,
         tenants=[{"id": "t", "keys": [hash_api_key(KEY)], "limits": {"concurrent_streams": 1}}],
         chains={"default": {"targets": ["sonnet"], "retry": {"max_attempts": 1}}},
     )
     client = await aiohttp_client(create_app(config), server_kwargs={"handler_cancellation": True})
-    redis = Redis.from_url(redis_url) if redis_url else None
-    yield Served(client, redis)
-    if redis is not None:
+    nodes = [Redis.from_url(url) for url in node_urls]
+    yield Served(client, nodes)
+    for node in nodes:
         with contextlib.suppress(Exception):
-            await redis.execute_command("CLIENT", "UNPAUSE")
-        await redis.aclose()
+            await node.execute_command("CLIENT", "UNPAUSE")
+        await node.aclose()
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +143,7 @@ async def test_leaving_before_the_headers_are_complete(served):
         assert response.status == 200  # and the gateway serves on
 
 
-@pytest.mark.parametrize("served", ["redis"], indirect=True)
+@pytest.mark.parametrize("served", ["redis", "cluster"], indirect=True)
 async def test_leaving_during_admission(served):
     await served.paused()
     leaving = asyncio.create_task(served.client.post("/ai/stream/chat", json=CHAT, headers=HEADERS))
@@ -182,17 +190,17 @@ async def test_leaving_during_the_settle(served, fake_anthropic):
     fake_anthropic.script(Script(hold=hold))
     posting = asyncio.create_task(served.client.post("/ai/stream/chat", json=CHAT, headers=HEADERS))
     await fake_anthropic.arrived.wait()
-    if served.redis is not None:
+    if served.nodes:
         await served.paused()
     hold.set()
     response = await posting  # its headers come with the first text
     received = b""
     while b'"type":"done"' not in received:
         received += await response.content.readany()
-    if served.redis is not None:
+    if served.nodes:
         await wait_until(served.scripts_waiting, "the settle script to wait in Redis")
     response.close()  # the handler is cancelled while it settles
-    if served.redis is not None:
+    if served.nodes:
         await wait_until(lambda: len(served.shared.streams) == 0, "the handler to go")
         await served.unpause()
 

@@ -176,6 +176,9 @@ async def test_malformed_http_is_a_400_in_the_gateway_shape(
     assert error["code"] == "bad_request"
     assert "; " in error["error"]  # what went wrong; what to do
     assert b"Traceback" not in body and b"aiohttp" not in body
+    healthy = b"GET /livez HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"
+    status, _, _ = await exchange(listener_port, healthy)
+    assert status == 200  # and the gateway serves on
 
 
 async def test_a_body_that_cannot_be_decoded_is_a_400_not_a_500(listener_port):
