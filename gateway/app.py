@@ -98,8 +98,9 @@ async def reload(app: web.Application, path: str | Path) -> bool:
     """Load the config file again and switch to it; a bad file changes nothing.
 
     Streams already open finish on the config they started with.  Settings that belong to
-    the listening socket or the process (`server.host`, `port`, `max_body_bytes`, `cors`,
-    `redis`, `metrics`, `admin`) need a restart; a change to them is logged and ignored.
+    the listening socket or the process (`server.host`, `port`, `max_body_bytes`,
+    `header_timeout_s`, `max_connections`, `cors`, `redis`, `metrics`, `admin`) need a
+    restart; a change to them is ignored (to the last three, logged too).
     """
     ref = app[STATE]
     old = ref.current
