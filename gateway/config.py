@@ -194,6 +194,11 @@ class AdminConfig(_Strict):
     api_key: str = Field(default="", description="for /admin/* and /metrics on the main port")
 
 
+# The policy steps in the only order that is correct, outermost first.  Fallback picks the
+# target; the steps inside it act on that target (its retry settings, its circuit, its
+# provider's quota, its time-outs), and each retry is one attempt with its own time-outs
+# and quota turn, counted by the circuit breaker.  Config switches steps off by leaving
+# them out; it cannot reorder them.
 POLICY_STEPS = (
     "date_context",
     "fallback",
@@ -218,9 +223,15 @@ class GatewayConfig(_Strict):
 
     @field_validator("policies")
     @classmethod
-    def _each_step_once(cls, steps: list[str]) -> list[str]:
+    def _in_the_one_right_order(cls, steps: list[str]) -> list[str]:
         if len(set(steps)) != len(steps):
             raise ValueError("each step may appear once")
+        if steps != sorted(steps, key=POLICY_STEPS.index):
+            raise ValueError(
+                "steps must keep the order " + ", ".join(POLICY_STEPS) + " (outermost first; "
+                "leave a step out to switch it off): fallback picks the target that retry, "
+                "circuit_breaker, upstream_quota and timeouts then act on"
+            )
         return steps
 
     auth: AuthConfig = Field(default_factory=AuthConfig)
@@ -321,7 +332,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors()[:5]:
         loc = _path(tuple(error["loc"]))
-        message = error["msg"]
+        message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key (check its spelling)"
         elif error["type"] == "missing":

@@ -76,3 +76,26 @@ def test_invalid_yaml_and_non_mapping_are_reported():
 def test_unreadable_file_is_reported(tmp_path):
     with pytest.raises(ConfigError, match="cannot read the file"):
         load_config(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ["retry", "fallback"],
+        ["circuit_breaker", "fallback", "retry"],
+        ["fallback", "timeouts", "retry"],
+        ["fallback", "date_context"],
+    ],
+)
+def test_policy_steps_out_of_their_order_are_refused_naming_the_rule(steps):
+    with pytest.raises(ConfigError) as info:
+        _parse({"policies": steps})
+    message = str(info.value)
+    assert "policies: steps must keep the order date_context, fallback, retry," in message
+    assert "fallback picks the target" in message
+
+
+def test_policy_steps_may_be_left_out_but_not_repeated():
+    assert _parse({"policies": ["fallback", "timeouts"]}).policies == ["fallback", "timeouts"]
+    with pytest.raises(ConfigError, match="each step may appear once"):
+        _parse({"policies": ["fallback", "fallback"]})

@@ -275,3 +275,17 @@ async def test_total_timeout_ends_a_long_answer(gateway, fake_anthropic):
     assert result.last["code"] == "upstream_timeout"
     assert "whole answer" in result.last["error"]
     result.assert_one_terminal()
+
+
+async def test_each_target_retries_with_its_own_settings(gateway, fake_anthropic):
+    """Retry sits inside fallback, so each target's own `max_attempts` applies to it."""
+    fake_anthropic.default = Script(status=500)
+    targets = [
+        {"model": "sonnet", "retry": {"max_attempts": 1}},
+        {"model": "haiku", "retry": {"max_attempts": 5}},
+    ]
+    client = await gateway(**{"chains": {"default": {"targets": targets, "retry": FAST_RETRY}}})
+    result = await post_stream(client, "/ai/stream/chat", CHAT)
+
+    assert result.status == 502
+    assert models_called(fake_anthropic) == [SONNET] + [HAIKU] * 5
