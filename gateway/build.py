@@ -19,9 +19,9 @@ from policies.fallback import Fallback
 from policies.retry import Retry
 from policies.timeouts import Timeouts
 from policies.upstream_quota import UpstreamQuota
-from providers.base import Provider
+from providers.base import Provider, ProviderContext
 from providers.demo import demo_provider_for
-from providers.registry import ProviderContext, find_factory
+from providers.registry import find_factory
 
 
 def build_providers(config: GatewayConfig, context: ProviderContext) -> dict[str, Provider]:

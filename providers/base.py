@@ -1,4 +1,5 @@
-"""Normalized types every layer shares, and the one interface every provider implements.
+"""Normalized types every layer shares, the one interface every provider implements, and
+the plug-in API a provider package is built with (`ProviderContext`, `ProviderFactory`).
 
 A provider turns an `UpstreamRequest` into a stream of `TextDelta`s that ends with exactly
 one `StreamEnd`, or raises a `providers.errors.UpstreamError` (before or during the
@@ -8,9 +9,12 @@ Cancelling the iteration (client gone, deadline hit) must close the upstream con
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    import aiohttp
 
 Role = Literal["user", "assistant"]
 
@@ -110,3 +114,16 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release clients and connections; called once at shutdown."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """Shared resources a provider may use; owned and closed by the gateway app."""
+
+    http: aiohttp.ClientSession
+
+
+ProviderFactory = Callable[[str, Mapping[str, Any], ProviderContext], Provider]
+"""`factory(name, options, context)`: one configured provider.  `options` is its mapping
+from config.yaml (minus `type`); the factory validates it and raises `ValueError` with a
+readable message."""

@@ -12,8 +12,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from providers.base import Delta, ModelRef, StreamEnd, TextDelta, UpstreamRequest, Usage
-from providers.registry import ProviderContext
+from providers.base import (
+    Delta,
+    ModelRef,
+    ProviderContext,
+    StreamEnd,
+    TextDelta,
+    UpstreamRequest,
+    Usage,
+)
 
 DEMO_MODEL = "demo"
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from providers.base import (
     Delta,
     ModelRef,
+    ProviderContext,
     StreamEnd,
     TextDelta,
     UpstreamRequest,
@@ -40,7 +41,6 @@ from providers.errors import (
     upstream_error_for_status,
 )
 from providers.http_sse import Frame, drain, post_sse
-from providers.registry import ProviderContext
 
 # --- settings ---------------------------------------------------------------------------
 

@@ -5,33 +5,21 @@ A third-party package adds a provider by declaring, in its own pyproject.toml:
     [project.entry-points."ai_gateway.providers"]
     my_type = "my_package.module:factory"
 
-where `factory(name, options, context)` returns an object that satisfies
-`providers.base.Provider`.  `options` is the provider's mapping from config.yaml (minus
-`type`); the factory validates it and raises `ValueError` with a readable message.
+where `factory` is a `providers.base.ProviderFactory`: `factory(name, options, context)`
+returns an object that satisfies `providers.base.Provider`.  (`ProviderContext` and
+`ProviderFactory` are importable from here too, as plug-ins written before they moved to
+`providers.base` expect.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
 
-import aiohttp
+from providers.base import ProviderContext, ProviderFactory
 
-from providers.base import Provider
+__all__ = ["ProviderContext", "ProviderFactory", "available_types", "find_factory"]
 
 ENTRY_POINT_GROUP = "ai_gateway.providers"
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderContext:
-    """Shared resources a provider may use; owned and closed by the gateway app."""
-
-    http: aiohttp.ClientSession
-
-
-ProviderFactory = Callable[[str, Mapping[str, Any], ProviderContext], Provider]
 
 
 def _builtin_factories() -> dict[str, ProviderFactory]:

@@ -13,7 +13,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from providers.base import Message, ModelRef, Provider, StreamEnd, TextDelta, UpstreamRequest
+from providers.base import (
+    Message,
+    ModelRef,
+    Provider,
+    ProviderContext,
+    StreamEnd,
+    TextDelta,
+    UpstreamRequest,
+)
 from providers.errors import (
     UpstreamAuthError,
     UpstreamConnectionError,
@@ -25,7 +33,7 @@ from providers.errors import (
     UpstreamRejected,
     UpstreamServerError,
 )
-from providers.registry import ProviderContext, find_factory
+from providers.registry import find_factory
 from tests.fakes import anthropic_server, openai_server
 from tests.fakes.script import Script
 

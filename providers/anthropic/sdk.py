@@ -1,27 +1,28 @@
-"""Anthropic Messages API: `client: wire` (default, `providers.anthropic_wire`) reads the
-streaming protocol directly over the shared aiohttp session; `client: sdk` goes through
-the official `anthropic` SDK.  Both give the same deltas and errors (one contract suite).
+"""Anthropic Messages API through the official `anthropic` SDK (`client: sdk`).
 
-Parts, in the order every provider module keeps: settings → client → request transform →
-stream transform → error mapping → factory.  The SDK's own retries are off (max_retries=0):
-the policy chain owns retries.  One `AsyncAnthropic` client per configured provider,
-reused by every request.
+Parts, in the order every provider module keeps: client → stream transform → error
+mapping; settings and the request transform are `providers.anthropic.shared`'s.  The SDK's
+own retries are off (max_retries=0): the policy chain owns retries.  One `AsyncAnthropic`
+client per configured provider, reused by every request.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import Any, Literal
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 
 import anthropic
 import httpx2
-from pydantic import BaseModel, ConfigDict, Field
 
+from providers.anthropic.shared import (
+    AnthropicSettings,
+    status_of_error_type,
+    to_anthropic_params,
+)
 from providers.base import (
     Delta,
     ModelRef,
-    Provider,
     StreamEnd,
     TextDelta,
     UpstreamRequest,
@@ -37,28 +38,13 @@ from providers.errors import (
     unreadable_stream,
     upstream_error_for_status,
 )
-from providers.registry import ProviderContext
 
 log = logging.getLogger(__name__)
-
-# --- settings ---------------------------------------------------------------------------
-
-
-class AnthropicSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    api_key: str = ""
-    base_url: str = "https://api.anthropic.com"
-    client: Literal["wire", "sdk"] = "wire"
-    api_version: str = Field(default="2023-06-01", description="anthropic-version, wire client")
-    read_timeout_s: float = Field(default=600.0, gt=0)
-    max_connections: int = Field(default=1000, ge=1, description="open streams, sdk client")
-
 
 # --- client -----------------------------------------------------------------------------
 
 
-class AnthropicProvider:
+class AnthropicSdkProvider:
     def __init__(self, name: str, settings: AnthropicSettings) -> None:
         self.name = name
         self._has_key = bool(settings.api_key)
@@ -101,29 +87,6 @@ class AnthropicProvider:
         await self._client.close()
 
 
-# --- request transform ------------------------------------------------------------------
-
-
-def to_anthropic_params(request: UpstreamRequest) -> dict[str, Any]:
-    messages: list[dict[str, Any]] = [
-        {"role": m.role, "content": m.content} for m in request.messages
-    ]
-    last = messages[-1]
-    if last["role"] == "assistant":
-        # The API continues a final assistant message but rejects trailing whitespace in it.
-        last["content"] = str(last["content"]).rstrip()
-    # temperature, top_p and top_k are not sent: from API version 2026-10-21 (the one this
-    # SDK speaks) any sampling parameter is a 400 on every model.
-    params: dict[str, Any] = {"messages": messages, "max_tokens": request.max_tokens}
-    optional = {
-        "system": request.system,
-        "stop_sequences": list(request.stop_sequences) or None,
-        "metadata": {"user_id": request.user_id} if request.user_id else None,
-    }
-    params.update({k: v for k, v in optional.items() if v is not None})
-    return params
-
-
 # --- stream transform -------------------------------------------------------------------
 
 
@@ -162,22 +125,6 @@ async def from_anthropic_events(
 
 # --- error mapping ----------------------------------------------------------------------
 
-_STATUS_OF_ERROR_TYPE = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
-
-
-def status_of_error_type(kind: object) -> int:
-    """The HTTP status an `event: error` after the 200 stands for, by its error type."""
-    return _STATUS_OF_ERROR_TYPE.get(str(kind), 500)
-
 
 def map_anthropic_error(exc: Exception, provider: str) -> UpstreamError:
     if isinstance(exc, UnicodeEncodeError):  # the request's JSON, not the upstream's answer
@@ -196,17 +143,3 @@ def map_anthropic_error(exc: Exception, provider: str) -> UpstreamError:
         )
     log.warning("unreadable answer from provider %s", provider, exc_info=exc)
     return unreadable_stream(provider)
-
-
-# --- factory ----------------------------------------------------------------------------
-
-
-def create_anthropic_provider(
-    name: str, options: Mapping[str, Any], context: ProviderContext
-) -> Provider:
-    settings = AnthropicSettings.model_validate(dict(options))
-    if settings.client == "sdk":
-        return AnthropicProvider(name, settings)
-    from providers.anthropic_wire import AnthropicWireProvider
-
-    return AnthropicWireProvider(name, settings, context.http)

@@ -8,7 +8,7 @@ adapter's request transform and error classification, and passes the same adapte
 contract tests.
 
 Parts, in the order every provider module keeps: client → stream transform; the
-settings, request transform, error classification and factory are `providers.anthropic`'s.
+settings, request transform and error types are `providers.anthropic.shared`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from contextlib import aclosing
 import aiohttp
 import orjson
 
-from providers.anthropic import AnthropicSettings, status_of_error_type, to_anthropic_params
+from providers.anthropic.shared import (
+    AnthropicSettings,
+    status_of_error_type,
+    to_anthropic_params,
+)
 from providers.base import (
     Delta,
     ModelRef,
