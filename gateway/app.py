@@ -24,7 +24,8 @@ from gateway.http_errors import route_errors
 from gateway.ops import add_ops_routes
 from gateway.redis_client import redis_client
 from gateway.routes import add_routes
-from gateway.state import STATE, GatewayState, Shared, StateRef
+from gateway.state import STATE, Clock, GatewayState, Shared, StateRef
+from policies.circuit_breaker import CircuitBreaker
 from policies.limiter import Limiter
 from policies.limiter_redis import RedisLimiter
 from providers.errors import ShuttingDown
@@ -34,7 +35,9 @@ log = logging.getLogger("gateway")
 _CLOSE_OLD_AFTER_S = 600.0  # old providers are closed once their last stream ends, or then
 
 
-def create_app(config: GatewayConfig) -> web.Application:
+def create_app(config: GatewayConfig, clock: Clock | None = None) -> web.Application:
+    """The gateway app; `clock` is where its parts read the time (the system's by default)."""
+    clock = clock or Clock()
     cors = Cors(config.server.cors)
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
@@ -50,8 +53,9 @@ def create_app(config: GatewayConfig) -> web.Application:
             aiohttp.ClientSession(connector=connector) as http,
             redis_client(config.redis) as redis,
         ):
-            limiter = build_limiter(config, redis)
-            shared = Shared(http=http, redis=redis, limiter=limiter)
+            limiter = build_limiter(config, redis, clock)
+            breaker = CircuitBreaker(clock.monotonic)
+            shared = Shared(http=http, redis=redis, limiter=limiter, breaker=breaker, clock=clock)
             app[STATE] = StateRef(build_state(config, shared))
             try:
                 await limiter.start()
@@ -66,7 +70,9 @@ def create_app(config: GatewayConfig) -> web.Application:
     return app
 
 
-def build_limiter(config: GatewayConfig, redis: Redis | RedisCluster | None) -> Limiter:
+def build_limiter(
+    config: GatewayConfig, redis: Redis | RedisCluster | None, clock: Clock
+) -> Limiter:
     backend = (
         RedisLimiter(redis, config.redis.key_prefix, config.redis.usage_retention_days)
         if redis is not None
@@ -77,6 +83,7 @@ def build_limiter(config: GatewayConfig, redis: Redis | RedisCluster | None) -> 
         config.redis.on_error,
         config.redis.lease_ttl_s,
         usage_retention_days=config.redis.usage_retention_days,
+        clock=clock.wall,
     )
 
 

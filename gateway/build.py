@@ -65,7 +65,7 @@ def build_state(config: GatewayConfig, shared: Shared) -> GatewayState:
 
 def stream_tokens(config: GatewayConfig, shared: Shared) -> StreamTokens:
     secret = config.auth.stream_token_secret.encode() or shared.token_secret
-    return StreamTokens(secret, config.auth.stream_token_ttl_s)
+    return StreamTokens(secret, config.auth.stream_token_ttl_s, shared.clock.wall)
 
 
 def build_step(name: str, config: GatewayConfig, breaker: CircuitBreaker) -> Step | None:

@@ -101,7 +101,7 @@ async def admin_usage(request: web.Request) -> web.Response:
     state = _state(request)
     _require_admin(request, state)
     try:
-        day = dt.date.fromisoformat(request.query.get("day") or _today())
+        day = dt.date.fromisoformat(request.query.get("day") or _today(state))
     except ValueError:
         raise _json_error(400, "day must be YYYY-MM-DD") from None
     midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
@@ -139,8 +139,8 @@ def _json_error(status: int, message: str) -> web.HTTPException:
     return classes[status](text=json.dumps({"error": message}), content_type="application/json")
 
 
-def _today() -> str:
-    return dt.datetime.now(dt.UTC).date().isoformat()
+def _today(state: GatewayState) -> str:
+    return dt.datetime.fromtimestamp(state.shared.clock.wall(), dt.UTC).date().isoformat()
 
 
 def _state(request: web.Request) -> GatewayState:

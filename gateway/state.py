@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -63,6 +65,14 @@ class OpenStreams:
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Where the app's parts read the time, so that tests move time instead of waiting."""
+
+    wall: Callable[[], float] = time.time  # seconds since the epoch: days, token expiry
+    monotonic: Callable[[], float] = time.monotonic  # intervals: circuit-breaker cooldowns
+
+
 @dataclass(slots=True)
 class Shared:
     """Process-wide resources, kept across config reloads."""
@@ -70,8 +80,9 @@ class Shared:
     http: aiohttp.ClientSession
     redis: Redis | RedisCluster | None
     limiter: Limiter
+    breaker: CircuitBreaker
+    clock: Clock = field(default_factory=Clock)
     metrics: Metrics = field(default_factory=Metrics)
-    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     streams: OpenStreams = field(default_factory=OpenStreams)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     token_secret: bytes = field(default_factory=lambda: os.urandom(32))

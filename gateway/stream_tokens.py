@@ -13,17 +13,19 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 
 from providers.errors import Unauthorized
 
 
 class StreamTokens:
-    def __init__(self, secret: bytes, ttl_s: float) -> None:
+    def __init__(self, secret: bytes, ttl_s: float, clock: Callable[[], float] = time.time) -> None:
         self._secret = secret
         self.ttl_s = ttl_s
+        self._clock = clock  # seconds since the epoch
 
     def issue(self, tenant_id: str) -> str:
-        claims = json.dumps({"t": tenant_id, "exp": int(time.time() + self.ttl_s)}).encode()
+        claims = json.dumps({"t": tenant_id, "exp": int(self._clock() + self.ttl_s)}).encode()
         payload = _b64(claims)
         return f"{payload}.{self._sign(payload)}"
 
@@ -37,7 +39,7 @@ class StreamTokens:
             tenant, expiry = str(claims["t"]), float(claims["exp"])
         except (ValueError, KeyError, TypeError):
             raise Unauthorized("Invalid stream token.") from None
-        if expiry < time.time():
+        if expiry < self._clock():
             raise Unauthorized("The stream token has expired; ask /ai/stream/token for a new one.")
         return tenant
 

@@ -26,7 +26,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal, NamedTuple, TypeVar
 
 from redis.exceptions import RedisError
@@ -64,8 +64,12 @@ class Limiter:
         probe_interval_s: float = 1.0,
         usage_retention_days: int = 35,
         memory: MemoryLimiter | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.memory = memory or MemoryLimiter(usage_retention_days)
+        """`clock` (seconds since the epoch) says which day a request counts on, and drives
+        the in-process backend; Redis keeps its own time."""
+        self._clock = clock
+        self.memory = memory or MemoryLimiter(usage_retention_days, clock)
         self.redis = redis
         self._on_error = on_error
         self._lease_ttl_ms = int(lease_ttl_s * 1000)
@@ -114,7 +118,7 @@ class Limiter:
     async def admit(self, tenant: str, limits: Limits, cost: int) -> Decision:
         """Decide on one request.  A caller cancelled while this waits (for Redis) gets the
         cancellation at once; an admission granted after that is released unused."""
-        plan = Plan(tenant, limits, cost, uuid.uuid4().hex, self._lease_ttl_ms)
+        plan = Plan(tenant, limits, cost, uuid.uuid4().hex, self._lease_ttl_ms, today(self._clock))
         deciding = self._in_flight_task(self._decide(plan))
         try:
             decision = await asyncio.shield(deciding)
@@ -166,7 +170,7 @@ class Limiter:
 
     async def usage(self, tenant: str, day: int | None = None) -> DayUsage:
         """A tenant's usage on a UTC day (today by default), from where it is kept."""
-        day = today() if day is None else day
+        day = today(self._clock) if day is None else day
         if self.redis is not None and self._redis_up:
             with contextlib.suppress(*_REDIS_FAILURES):
                 return await self.redis.usage(tenant, day)
@@ -248,8 +252,9 @@ class Limiter:
                     self._mark_down(exc)
 
 
-def today() -> int:
-    return int(time.time() * 1000) // DAY_MS
+def today(clock: Callable[[], float] = time.time) -> int:
+    """The index of the UTC day `clock` is in (days since the epoch)."""
+    return int(clock() * 1000) // DAY_MS
 
 
 def tokens_to_settle(

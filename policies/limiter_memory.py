@@ -7,6 +7,7 @@ Single-threaded asyncio makes each method atomic (no await inside a decision).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from policies.limits import (
@@ -34,12 +35,15 @@ class _TenantState:
 class MemoryLimiter:
     name = "memory"
 
-    def __init__(self, usage_retention_days: int = 35) -> None:
+    def __init__(
+        self, usage_retention_days: int = 35, clock: Callable[[], float] = time.time
+    ) -> None:
         self._tenants: dict[str, _TenantState] = {}
         self._retention_days = usage_retention_days
+        self._clock = clock  # seconds since the epoch, as Redis's TIME
 
     async def admit(self, plan: Plan) -> Decision:
-        now = time.time() * 1000
+        now = self._clock() * 1000
         state = self._tenants.setdefault(plan.tenant, _TenantState())
         limits = plan.limits
         rpm_new = tpm_new = 0.0
@@ -101,7 +105,7 @@ class MemoryLimiter:
                 day[field_name] = day.get(field_name, 0) + value
 
     async def renew(self, admissions: list[Admission], lease_ttl_ms: int) -> None:
-        now = time.time() * 1000
+        now = self._clock() * 1000
         for admission in admissions:
             state = self._tenants.get(admission.tenant)
             if state is not None and admission.lease_id in state.leases:

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.app import create_app
 from gateway.config import GatewayConfig, parse_config
+from gateway.state import Clock
 from tests.fakes.anthropic_server import API_KEY, FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
 from tests.sse_client import StreamResult, read_stream
@@ -98,11 +99,12 @@ GatewayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 @pytest.fixture
 def gateway(aiohttp_client: Any, fake_anthropic: FakeAnthropic) -> GatewayFactory:
-    """Start a gateway in front of the fake Anthropic; keyword arguments override config."""
+    """Start a gateway in front of the fake Anthropic; keyword arguments override config,
+    and `clock` (say a `tests.clock.FakeClock().clock`) replaces the system's."""
 
-    async def start(**overrides: Any) -> TestClient[Any, Any]:
+    async def start(clock: Clock | None = None, **overrides: Any) -> TestClient[Any, Any]:
         overrides.setdefault("anthropic_url", fake_anthropic.url)
-        return await aiohttp_client(create_app(build_config(**overrides)))
+        return await aiohttp_client(create_app(build_config(**overrides), clock))
 
     return start
 

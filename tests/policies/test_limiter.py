@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from redis.asyncio import Redis, RedisCluster
@@ -11,6 +12,7 @@ from policies.limiter import Limiter
 from policies.limiter_redis import RedisLimiter
 from policies.limits import Limits, Plan
 from providers.base import Usage
+from tests.waiting import wait_until
 
 
 @pytest.fixture(params=["memory", "redis", "cluster"])
@@ -138,17 +140,22 @@ async def test_concurrent_slots_are_released(make_limiter):
 
 
 async def test_leases_of_a_dead_replica_expire_and_live_ones_are_renewed(make_limiter):
-    limiter = await make_limiter(lease_ttl_s=1.0)
+    limiter = await make_limiter(lease_ttl_s=2.0)
     limits = Limits(concurrent_streams=2)
     backend = limiter.redis or limiter.memory
-    await backend.admit(Plan("a", limits, 1, "dead-replica-lease", 1000))  # never renewed
+    await backend.admit(Plan("a", limits, 1, "dead-replica-lease", 2000))  # never renewed
+    live_since = time.monotonic()
     live = await limiter.admit("a", limits, 1)
     assert live.allowed
     assert not (await limiter.admit("a", limits, 1)).allowed
 
-    await asyncio.sleep(1.5)
-    assert (await limiter.admit("a", limits, 1)).allowed  # the dead lease ran out
-    assert not (await limiter.admit("a", limits, 1)).allowed  # the live one was renewed
+    async def slot_free() -> bool:
+        return (await limiter.admit("a", limits, 1)).allowed
+
+    await wait_until(slot_free, "the dead replica's lease to run out")
+    # Past the live lease's first expiry too (it was taken a moment after the dead one):
+    await asyncio.sleep(max(0.0, live_since + 2.2 - time.monotonic()))
+    assert not (await limiter.admit("a", limits, 1)).allowed  # it was renewed
 
 
 async def test_quota_headers_count_down(make_limiter):
