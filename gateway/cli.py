@@ -82,7 +82,7 @@ def describe(config: GatewayConfig) -> str:
     return (
         f"config OK: {len(config.providers)} providers, {len(config.models)} models, "
         f"{len(config.chains)} chains; default chain '{config.default_chain}' "
-        f"→ {' → '.join(t.model for t in chain.target_configs())}"
+        f"→ {' → '.join(t.model for t in chain.targets)}"
     )
 
 

@@ -3,7 +3,8 @@
 Loading is three steps, each with errors that name the key path:
 1. YAML parse; literal secrets are refused (an `api_key` must be `${VAR}` or empty);
 2. `${VAR}` / `${VAR:-default}` interpolation from the environment;
-3. pydantic validation, then cross-references (models → providers, chains → models).
+3. pydantic validation: `GatewayConfig` alone accepts only a valid file, cross-references
+   (chains → models → providers, tenants → chains) and the policy order included.
 Defaults live in the models below, not in `.get()` calls elsewhere.
 """
 
@@ -16,11 +17,21 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from policies.settings import (
+    BreakerOverrides,
     BreakerSettings,
+    RetryOverrides,
     RetrySettings,
+    TimeoutOverrides,
     TimeoutSettings,
     UpstreamQuotaSettings,
 )
@@ -128,31 +139,34 @@ class TargetConfig(_Strict):
     """A chain target with its own settings; keys given here override the chain's."""
 
     model: str
-    retry: dict[str, Any] = Field(default_factory=dict)
-    timeouts: dict[str, Any] = Field(default_factory=dict)
-    circuit_breaker: dict[str, Any] = Field(default_factory=dict)
+    retry: RetryOverrides = Field(default_factory=RetryOverrides)
+    timeouts: TimeoutOverrides = Field(default_factory=TimeoutOverrides)
+    circuit_breaker: BreakerOverrides = Field(default_factory=BreakerOverrides)
 
 
 class ChainConfig(_Strict):
-    targets: list[str | TargetConfig] = Field(min_length=1)
+    targets: list[TargetConfig] = Field(min_length=1, description="a model alias, or a mapping")
     retry: RetrySettings = Field(default_factory=RetrySettings)
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     circuit_breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     on_stream_failure: Literal["terminate", "continue"] = "terminate"
 
-    def target_configs(self) -> list[TargetConfig]:
-        return [t if isinstance(t, TargetConfig) else TargetConfig(model=t) for t in self.targets]
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _alias_alone_is_a_target(cls, targets: Any) -> Any:
+        """`sonnet` is short for `{model: sonnet}`."""
+        if isinstance(targets, list):
+            return [{"model": t} if isinstance(t, str) else t for t in targets]
+        return targets
 
     def settings_for(
         self, target: TargetConfig
     ) -> tuple[RetrySettings, TimeoutSettings, BreakerSettings]:
-        """The chain's settings with the target's overrides; raises ValidationError."""
+        """The chain's settings with the target's overrides."""
         return (
-            RetrySettings.model_validate({**self.retry.model_dump(), **target.retry}),
-            TimeoutSettings.model_validate({**self.timeouts.model_dump(), **target.timeouts}),
-            BreakerSettings.model_validate(
-                {**self.circuit_breaker.model_dump(), **target.circuit_breaker}
-            ),
+            target.retry.over(self.retry),
+            target.timeouts.over(self.timeouts),
+            target.circuit_breaker.over(self.circuit_breaker),
         )
 
 
@@ -239,6 +253,15 @@ class GatewayConfig(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
 
+    @model_validator(mode="after")
+    def _names_refer_to_what_is_defined(self) -> GatewayConfig:
+        """Chains → models → providers, the default chain, tenants → chains: each name
+        given must be defined (every problem is reported, each with its key path)."""
+        problems = _cross_reference_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def secrets(self) -> list[str]:
         """Every secret value in this config, so that error text can be scrubbed of them."""
         found = [str(p.options().get("api_key") or "") for p in self.providers.values()]
@@ -271,13 +294,9 @@ def parse_config(
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     try:
-        config = GatewayConfig.model_validate(data)
+        return GatewayConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None
-    problems = _cross_reference_problems(config)
-    if problems:
-        raise ConfigError(f"{source}: " + "; ".join(problems))
-    return config
 
 
 def _path(parts: tuple[str | int, ...]) -> str:
@@ -331,8 +350,11 @@ def _interpolate(node: Any, where: tuple[str | int, ...], env: Any) -> Any:
 def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors()[:5]:
-        loc = _path(tuple(error["loc"]))
         message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a model validator's: its message names its paths
+            lines.append(message)
+            continue
+        loc = _path(tuple(error["loc"]))
         if error["type"] == "extra_forbidden":
             message = "unknown key (check its spelling)"
         elif error["type"] == "missing":
@@ -350,23 +372,12 @@ def _cross_reference_problems(config: GatewayConfig) -> list[str]:
                 f"(defined: {', '.join(config.providers) or 'none'})"
             )
     for name, chain in config.chains.items():
-        for i, target in enumerate(chain.target_configs()):
+        for i, target in enumerate(chain.targets):
             if target.model not in config.models:
                 problems.append(
                     f"chains.{name}.targets[{i}]: unknown model alias '{target.model}' "
                     f"(defined: {', '.join(config.models) or 'none'})"
                 )
-            sections: list[tuple[str, type[BaseModel], BaseModel, dict[str, Any]]] = [
-                ("retry", RetrySettings, chain.retry, target.retry),
-                ("timeouts", TimeoutSettings, chain.timeouts, target.timeouts),
-                ("circuit_breaker", BreakerSettings, chain.circuit_breaker, target.circuit_breaker),
-            ]
-            for section, settings, base, override in sections:
-                try:
-                    settings.model_validate({**base.model_dump(), **override})
-                except ValidationError as exc:
-                    where = f"chains.{name}.targets[{i}].{section}"
-                    problems.append(f"{where}.{describe_validation_error(exc)}")
     if config.default_chain not in config.chains:
         problems.append(
             f"default_chain: unknown chain '{config.default_chain}' "

@@ -31,7 +31,7 @@ class Router:
                 alias, default, [TargetConfig(model=alias)], config, providers
             )
         for name, chain in config.chains.items():
-            self._chains[name] = _chain(name, chain, chain.target_configs(), config, providers)
+            self._chains[name] = _chain(name, chain, chain.targets, config, providers)
         for alias, model in config.models.items():  # an upstream model id names its alias too
             self._chains.setdefault(model.model, self._chains[alias])
         if demo is not None:

@@ -6,8 +6,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from gateway.config import ConfigError, load_config, parse_config
+from gateway.config import ConfigError, GatewayConfig, load_config, parse_config
+from policies.settings import (
+    BreakerOverrides,
+    BreakerSettings,
+    RetryOverrides,
+    RetrySettings,
+    TimeoutOverrides,
+    TimeoutSettings,
+)
 from tests.conftest import BASE_CONFIG, merge
 
 ENV = {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
@@ -21,7 +30,7 @@ def _parse(overrides=None, env=ENV, text=None):
 
 def test_shipped_config_is_valid_and_defaults_to_sonnet():
     config = load_config(REPO / "config.yaml", environ={})
-    sonnet = config.models[config.chains[config.default_chain].targets[0]]
+    sonnet = config.models[config.chains[config.default_chain].targets[0].model]
     assert sonnet.model == "claude-sonnet-4-5-20250929"
     assert config.server.port == 8080
     assert config.redis.url == ""
@@ -99,3 +108,54 @@ def test_policy_steps_may_be_left_out_but_not_repeated():
     assert _parse({"policies": ["fallback", "timeouts"]}).policies == ["fallback", "timeouts"]
     with pytest.raises(ConfigError, match="each step may appear once"):
         _parse({"policies": ["fallback", "fallback"]})
+
+
+@pytest.mark.parametrize(
+    ("overrides_model", "settings_model"),
+    [
+        (RetryOverrides, RetrySettings),
+        (TimeoutOverrides, TimeoutSettings),
+        (BreakerOverrides, BreakerSettings),
+    ],
+)
+def test_a_targets_overrides_have_the_fields_and_bounds_of_the_settings(
+    overrides_model, settings_model
+):
+    full, partial = settings_model.model_fields, overrides_model.model_fields
+    assert set(partial) == set(full)
+    for name, field in full.items():
+        assert partial[name].metadata == field.metadata, name  # the same ge/gt/le bounds
+        assert partial[name].default is None
+
+
+def test_a_target_override_out_of_bounds_names_its_path():
+    targets = ["sonnet", {"model": "haiku", "retry": {"max_attempts": 0}}]
+    with pytest.raises(ConfigError) as info:
+        _parse({"chains": {"default": {"targets": targets}}})
+    assert "chains.default.targets[1].retry.max_attempts: Input should be greater" in str(
+        info.value
+    )
+
+
+def test_a_target_override_replaces_only_what_it_names():
+    targets = [{"model": "haiku", "retry": {"max_attempts": 5}, "timeouts": {"idle_s": 2}}]
+    config = _parse({"chains": {"default": {"targets": targets, "retry": {"deadline_s": 9}}}})
+    chain = config.chains["default"]
+    retry, timeouts, _ = chain.settings_for(chain.targets[0])
+    assert (retry.max_attempts, retry.deadline_s) == (5, 9)
+    assert (timeouts.idle_s, timeouts.first_token_s) == (2, 30)
+
+
+def test_every_dangling_name_is_reported_by_the_schema_itself():
+    with pytest.raises(ValidationError) as info:
+        GatewayConfig.model_validate(
+            {
+                "providers": {"p": {"type": "demo"}},
+                "models": {"m": {"provider": "nowhere", "model": "x"}},
+                "chains": {"default": {"targets": ["m", "ghost"]}},
+                "tenants": [{"id": "t", "chains": ["nope"]}],
+            }
+        )
+    message = str(info.value)
+    for path in ("models.m.provider", "chains.default.targets[1]", "tenants[0].chains"):
+        assert path in message
