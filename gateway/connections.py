@@ -19,21 +19,21 @@ import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from providers.errors import TooManyConnections
+
 log = logging.getLogger("gateway")
 
-_BODY = orjson.dumps(
-    {
-        "error": "The gateway is at its connection limit; retry in a moment, with back-off.",
-        "code": "too_many_connections",
-    }
+_REFUSAL = TooManyConnections(
+    "The gateway is at its connection limit; retry in a moment, with back-off."
 )
+_BODY = orjson.dumps({"error": _REFUSAL.message, "code": _REFUSAL.code})
 OVER_CAPACITY = (
-    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"HTTP/1.1 %d Service Unavailable\r\n"
     b"Content-Type: application/json; charset=utf-8\r\n"
     b"Content-Length: %d\r\n"
     b"Retry-After: 1\r\n"
     b"Connection: close\r\n"
-    b"\r\n" % len(_BODY)
+    b"\r\n" % (_REFUSAL.client_status, len(_BODY))
 ) + _BODY
 
 

@@ -32,7 +32,14 @@ from aiohttp.web_protocol import RequestPayloadError
 from gateway.formats import SseFormat
 from gateway.routes import request_id_of
 from gateway.sse import Redactor
-from providers.errors import GatewayError, InvalidRequest
+from providers.errors import (
+    GatewayError,
+    GatewayTimeout,
+    InternalError,
+    MalformedHttp,
+    MethodNotAllowed,
+    NotFound,
+)
 
 _STREAM_PREFIX = "/ai/stream/"
 _JSON_UNDER_STREAM_PREFIX = ("/ai/stream/health", "/ai/stream/token")
@@ -64,20 +71,18 @@ async def route_errors(request: web.Request, handler: Handler) -> web.StreamResp
     `HTTPNotFound` (an unknown tenant in `/admin/usage`) passes untouched.
     """
     refused = request.match_info.http_exception
-    headers: dict[str, str] = {}
+    error: GatewayError
     if isinstance(refused, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(refused.allowed_methods))
-        error: GatewayError = InvalidRequest(
+        error = MethodNotAllowed(
             f"{request.method} is not allowed on {request.path}; use {allowed}.",
-            status=405,
-            code="method_not_allowed",
+            headers={"Allow": refused.headers["Allow"]},
         )
-        headers["Allow"] = refused.headers["Allow"]
     elif isinstance(refused, web.HTTPNotFound):
-        error = InvalidRequest(_NOT_FOUND, status=404, code="not_found")
+        error = NotFound(_NOT_FOUND)
     else:
         return await handler(request)
-    return error_response(request.path, error, request_id_of(request), headers)
+    return error_response(request.path, error, request_id_of(request), error.headers)
 
 
 def request_id(request: web.BaseRequest) -> str:
@@ -93,46 +98,35 @@ def unhandled(status: int, exc: BaseException | None) -> GatewayError:
     (500).  The message says what to do; it never carries a traceback."""
     if isinstance(exc, LineTooLong):
         limit = f"{exc.args[1]} bytes" if len(exc.args) > 1 else "the limit"
-        return _bad_request(
-            status,
+        return MalformedHttp(
             f"A header line or the URL is longer than {limit}; "
             "send smaller headers (cookies, tokens) or a shorter URL.",
         )
     if isinstance(exc, BadHttpMethod) and "HTTPS" in exc.message:
-        return _bad_request(status, "This port speaks plain HTTP, not HTTPS; use an http:// URL.")
+        return MalformedHttp("This port speaks plain HTTP, not HTTPS; use an http:// URL.")
     if isinstance(exc, BadStatusLine):
-        return _bad_request(
-            status,
+        return MalformedHttp(
             "The first line is not an HTTP/1.1 request line ('POST /ai/stream/chat HTTP/1.1'); "
             "send HTTP/1.1 to this port.",
         )
     if isinstance(exc, RequestPayloadError):
         cause = exc.__cause__
         reason = _reason(cause.message if isinstance(cause, HttpProcessingError) else "")
-        return _bad_request(
-            400,
+        return MalformedHttp(
             f"The request body could not be read ({reason}); send it whole, "
             "encoded as its headers say.",
         )
     if status < 500:
         reason = _reason(getattr(exc, "message", "") or "malformed")
-        return _bad_request(
-            status,
+        return MalformedHttp(
             f"The request is not valid HTTP/1.1 ({reason}); send well-formed headers and "
             "one Content-Length or chunked body.",
         )
-    error = GatewayError(
-        "The gateway took too long to answer this request; retry it."
-        if status == 504
-        else "The gateway failed on this request; retry it, and report it if it fails again."
+    if status == 504:
+        return GatewayTimeout("The gateway took too long to answer this request; retry it.")
+    return InternalError(
+        "The gateway failed on this request; retry it, and report it if it fails again."
     )
-    error.client_status = status
-    error.code = "timeout" if status == 504 else "internal_error"
-    return error
-
-
-def _bad_request(status: int, message: str) -> GatewayError:
-    return InvalidRequest(message, status=status, code="bad_request")
 
 
 def _reason(text: str) -> str:

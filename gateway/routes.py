@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from gateway import access_log
-from gateway.admission import RateLimitExceeded, admit, error_headers
+from gateway.admission import admit
 from gateway.formats import SseFormat, StreamFormat, TextFormat
 from gateway.metrics import RequestRecord
 from gateway.schemas import ChatBody, GenerateBody, parse_body
@@ -29,7 +29,9 @@ from providers.errors import (
     BodyTimeout,
     GatewayError,
     InvalidRequest,
+    InvalidText,
     PayloadTooLarge,
+    RateLimited,
     ShuttingDown,
     UnsupportedMediaType,
 )
@@ -111,8 +113,8 @@ async def _stream(
         )
     except GatewayError as error:
         record.status, record.code = error.client_status, error.code
-        record.rate_limit = error.limit if isinstance(error, RateLimitExceeded) else None
-        headers.update(error_headers(error))
+        record.rate_limit = error.limit if isinstance(error, RateLimited) else None
+        headers.update(error.headers)
         return wire.error_response(error, record.request_id, state.redact, headers)
 
     # From here the admission is this handler's: every way out goes through the release.
@@ -194,11 +196,9 @@ def decode_json(raw: bytes) -> Any:
         except UnicodeDecodeError:
             raise InvalidRequest("The request body is not valid UTF-8.") from None
         if "surrogate" in exc.msg:
-            raise InvalidRequest(
+            raise InvalidText(
                 "The request contains a lone UTF-16 surrogate escape (\\ud800-\\udfff), "
-                "which is not text; send valid Unicode.",
-                status=422,
-                code="invalid_text",
+                "which is not text; send valid Unicode."
             ) from None
         if "depth" in exc.msg:
             raise InvalidRequest(

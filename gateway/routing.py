@@ -15,7 +15,7 @@ from gateway.config import ChainConfig, GatewayConfig, TargetConfig
 from policies.base import Chain, Target
 from providers.base import Provider
 from providers.demo import DEMO_MODEL
-from providers.errors import InvalidRequest
+from providers.errors import UnknownModel
 
 
 class Router:
@@ -54,9 +54,8 @@ class Router:
     def resolve(self, name: str | None) -> Chain:
         chain = self._chains.get(name or self.default_chain)
         if chain is None:
-            raise InvalidRequest(
+            raise UnknownModel(
                 f"Unknown model '{name}'. Valid names: {', '.join(self.names)}.",
-                code="unknown_model",
             )
         return chain
 

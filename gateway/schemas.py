@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from providers.base import Message, UpstreamRequest
-from providers.errors import InvalidRequest
+from providers.errors import InvalidBody, InvalidRequest
 
 
 class TextBlock(BaseModel):
@@ -117,7 +117,7 @@ def parse_body(
     try:
         return model.model_validate(data, context={"max_tokens_limit": max_tokens_limit})
     except ValidationError as exc:
-        raise InvalidRequest(_describe(exc), status=422) from None
+        raise InvalidBody(_describe(exc)) from None
 
 
 def _describe(exc: ValidationError) -> str:

@@ -27,7 +27,7 @@ from aiohttp import web
 from gateway.formats import SseFormat, StreamFormat
 from gateway.sse import Redactor, error_event
 from providers.base import Delta, StreamEnd, TextDelta, Usage
-from providers.errors import GatewayError, UpstreamProtocolError
+from providers.errors import GatewayError, InternalError, UpstreamProtocolError
 
 log = logging.getLogger("gateway.streaming")
 
@@ -45,11 +45,6 @@ class StreamOutcome:
     first_content_at: float | None = None  # time.perf_counter()
     upstream_wait_s: float = 0.0
     text: list[str] | None = None  # the streamed text, kept only when asked for
-
-
-class InternalError(GatewayError):
-    def __init__(self) -> None:
-        super().__init__("The gateway failed while handling this request; see its logs.")
 
 
 @dataclass(slots=True)

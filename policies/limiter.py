@@ -35,7 +35,7 @@ from policies.limiter_memory import MemoryLimiter
 from policies.limiter_redis import RedisLimiter
 from policies.limits import DAY_MS, Admission, DayUsage, Decision, Limits, Plan
 from providers.base import Usage, estimate_tokens
-from providers.errors import GatewayError
+from providers.errors import LimiterUnavailable
 
 log = logging.getLogger("policies.limiter")
 
@@ -48,11 +48,6 @@ class _Settle(NamedTuple):
     admission: Admission
     used: Usage
     model: str
-
-
-class LimiterUnavailable(GatewayError):
-    code = "rate_limiter_unavailable"
-    client_status = 503
 
 
 class Limiter:

@@ -1,15 +1,31 @@
-"""The one error taxonomy of the gateway, shared by every layer.
+"""The gateway's one error taxonomy: every error any layer raises or answers with.
 
-    GatewayError                    code, message, client_status, retryable
-    ├── ShuttingDown                503: the process is draining (an `error` event mid-stream)
-    ├── RequestError                the client's request cannot be served as sent
-    │   ├── InvalidRequest          400 / 422: bad JSON, failed validation, unknown model
-    │   ├── UnsupportedMediaType    415: body is not application/json
-    │   ├── PayloadTooLarge         413: body over server.max_body_bytes
-    │   ├── BodyTimeout             408: body not received within server.body_timeout_s
-    │   ├── Unauthorized            401: missing or unknown API key
-    │   ├── Forbidden               403: model or chain not allowed for the tenant
-    │   └── RateLimited             429: a tenant limit; carries retry_after
+It lives in the lowest layer, beside the other normalized types (`providers.base`), only
+so that every layer can import it; it is not a list of provider errors.  Its first
+branches say whose fault an error is: the client's request, the gateway's own state, or
+an upstream provider.
+
+    GatewayError                    code, message, client_status, retryable, fallback
+    ├── RequestError                the client's request cannot be served as sent (4xx)
+    │   ├── InvalidRequest          400 invalid_request: not JSON, not an object, not UTF-8
+    │   │   ├── InvalidBody         422 invalid_request: a field fails validation
+    │   │   ├── InvalidText         422 invalid_text: a lone surrogate, which is not text
+    │   │   ├── UnknownModel        400 unknown_model: names only what the tenant may use
+    │   │   └── MalformedHttp       400 bad_request: HTTP the server could not parse
+    │   ├── Unauthorized            401 unauthorized: missing or unknown API key
+    │   ├── Forbidden               403 forbidden: model or chain not allowed for the tenant
+    │   ├── NotFound                404 not_found: no endpoint at this path
+    │   ├── MethodNotAllowed        405 method_not_allowed
+    │   ├── BodyTimeout             408 request_timeout: body not in within body_timeout_s
+    │   ├── PayloadTooLarge         413 payload_too_large: body over server.max_body_bytes
+    │   ├── UnsupportedMediaType    415 unsupported_media_type: body is not JSON
+    │   └── RateLimited             429 rate_limited: a tenant limit; retry_after, headers
+    ├── GatewayUnavailable          the gateway cannot take the request now (503)
+    │   ├── ShuttingDown            503 shutdown: the process is draining
+    │   ├── LimiterUnavailable      503 rate_limiter_unavailable: Redis down, fail_closed
+    │   └── TooManyConnections      503 too_many_connections: at server.max_connections
+    ├── InternalError               500 internal_error: a bug; details only in the log
+    ├── GatewayTimeout              504 timeout: a handler took too long
     └── UpstreamError               a provider failed; carries provider and upstream status
         ├── UpstreamRateLimited     429 upstream → 429, retryable, retry_after
         ├── UpstreamOverloaded      529 upstream → 503, retryable
@@ -24,18 +40,21 @@
         └── UpstreamRejected        400/413 upstream: the request itself → 400, final
             └── UnsendableRequest   the request cannot be encoded for the upstream → 422
 
-`retryable` says whether trying the same target again may succeed; `fallback` says
-whether another target may succeed; `target_fault` says whether the failure counts
-against the target's health (the circuit breaker).  `client_status` is the only place
-outside `gateway/` where an HTTP status is named: it is the status the client sees when
-this error ends a request before the stream started.  Messages are written by the
-gateway, never copied from an upstream body, so they cannot carry an upstream key.
+Status and code are the class's, never an instance's.  `retryable` says whether trying
+the same target again may succeed; `fallback` whether another target may; `target_fault`
+whether the failure counts against the target's health (the circuit breaker: no error the
+client's input caused does).  `client_status` is the only place outside `gateway/` where
+an HTTP status is named: it is the status the client sees when this error ends a request
+before the stream started.  `headers` are extra response headers (a 429's `RateLimit-*`).
+Messages are written by the gateway, never copied from an upstream body, so they cannot
+carry an upstream key.
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Mapping
 
 from providers.base import Usage
 
@@ -45,19 +64,22 @@ class GatewayError(Exception):
     client_status = 500
     retryable = False
     fallback = False
+    target_fault = False
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.headers = dict(headers or {})
 
 
-class ShuttingDown(GatewayError):
-    code = "shutdown"
-    client_status = 503
-
-    def __init__(self) -> None:
-        super().__init__("The gateway is shutting down; please retry.", retry_after=1)
+# --- the client's request ---------------------------------------------------------------
 
 
 class RequestError(GatewayError):
@@ -66,25 +88,24 @@ class RequestError(GatewayError):
 
 
 class InvalidRequest(RequestError):
-    def __init__(self, message: str, *, status: int = 400, code: str = "invalid_request") -> None:
-        super().__init__(message)
-        self.client_status = status
-        self.code = code
+    pass
 
 
-class UnsupportedMediaType(RequestError):
-    code = "unsupported_media_type"
-    client_status = 415
+class InvalidBody(InvalidRequest):
+    client_status = 422
 
 
-class PayloadTooLarge(RequestError):
-    code = "payload_too_large"
-    client_status = 413
+class InvalidText(InvalidRequest):
+    code = "invalid_text"
+    client_status = 422
 
 
-class BodyTimeout(RequestError):
-    code = "request_timeout"
-    client_status = 408
+class UnknownModel(InvalidRequest):
+    code = "unknown_model"
+
+
+class MalformedHttp(InvalidRequest):
+    code = "bad_request"
 
 
 class Unauthorized(RequestError):
@@ -97,9 +118,86 @@ class Forbidden(RequestError):
     client_status = 403
 
 
+class NotFound(RequestError):
+    code = "not_found"
+    client_status = 404
+
+
+class MethodNotAllowed(RequestError):
+    code = "method_not_allowed"
+    client_status = 405
+
+
+class BodyTimeout(RequestError):
+    code = "request_timeout"
+    client_status = 408
+
+
+class PayloadTooLarge(RequestError):
+    code = "payload_too_large"
+    client_status = 413
+
+
+class UnsupportedMediaType(RequestError):
+    code = "unsupported_media_type"
+    client_status = 415
+
+
 class RateLimited(RequestError):
+    """A tenant limit refused the request; `limit` names which."""
+
     code = "rate_limited"
     client_status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        limit: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, headers=headers)
+        self.limit = limit
+
+
+# --- the gateway's own state ------------------------------------------------------------
+
+
+class GatewayUnavailable(GatewayError):
+    code = "unavailable"
+    client_status = 503
+
+
+class ShuttingDown(GatewayUnavailable):
+    code = "shutdown"
+
+    def __init__(self) -> None:
+        super().__init__("The gateway is shutting down; please retry.", retry_after=1)
+
+
+class LimiterUnavailable(GatewayUnavailable):
+    code = "rate_limiter_unavailable"
+
+
+class TooManyConnections(GatewayUnavailable):
+    code = "too_many_connections"
+
+
+class InternalError(GatewayError):
+    code = "internal_error"
+    client_status = 500
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "The gateway failed while handling this request; see its logs.")
+
+
+class GatewayTimeout(GatewayError):
+    code = "timeout"
+    client_status = 504
+
+
+# --- an upstream provider ---------------------------------------------------------------
 
 
 class UpstreamError(GatewayError):
@@ -107,7 +205,7 @@ class UpstreamError(GatewayError):
     client_status = 502
     retryable = True
     fallback = True
-    target_fault = True
+    target_fault = True  # unless a subclass says the failure is not the target's
 
     def __init__(
         self,
