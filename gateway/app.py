@@ -25,9 +25,9 @@ from gateway.ops import add_ops_routes
 from gateway.redis_client import redis_client
 from gateway.routes import add_routes
 from gateway.state import STATE, Clock, GatewayState, Shared, StateRef
+from policies.admission.limiter import Limiter
+from policies.admission.redis_backend import RedisLimiter
 from policies.circuit_breaker import CircuitBreaker
-from policies.limiter import Limiter
-from policies.limiter_redis import RedisLimiter
 from providers.errors import ShuttingDown
 
 log = logging.getLogger("gateway")
@@ -88,13 +88,13 @@ def build_limiter(
 
 
 def announce(state: GatewayState) -> None:
-    if state.router.demo_mode:
+    if state.chains.demo_mode:
         log.warning(
             "demo mode: no provider has credentials (set ANTHROPIC_API_KEY); "
             "every request is served by the offline demo provider"
         )
     else:
-        log.info("primary model: %s", state.router.primary_model())
+        log.info("primary model: %s", state.chains.primary_model())
     if state.shared.limiter.redis is None:
         log.info("rate limits: in-process limiter (no REDIS_URL); limits hold per replica")
     else:

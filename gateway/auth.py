@@ -14,7 +14,7 @@ from aiohttp import web
 
 from gateway.config import GatewayConfig, TenantLimits
 from gateway.stream_tokens import StreamTokens
-from policies.limits import Limits
+from policies.admission.limits import Limits
 from providers.errors import Forbidden, Unauthorized
 
 ANONYMOUS = "anonymous"

@@ -6,9 +6,9 @@ import aiohttp
 from pydantic import ValidationError
 
 from gateway.auth import Authenticator
+from gateway.chains import Chains
 from gateway.config import ConfigError, GatewayConfig
 from gateway.config import describe_validation_error as _describe
-from gateway.routing import Router
 from gateway.sse import Redactor
 from gateway.state import GatewayState, Shared
 from gateway.stream_tokens import StreamTokens
@@ -48,15 +48,15 @@ def build_state(config: GatewayConfig, shared: Shared) -> GatewayState:
     providers = build_providers(config, ProviderContext(http=shared.http))
     demo_mode = not any(p.has_credentials for p in providers.values())
     demo = demo_provider_for(providers) if demo_mode else None
-    router = Router(config, providers, demo)
+    chains = Chains(config, providers, demo)
     breaker = shared.breaker  # kept across reloads: a target cooling down stays so
-    breaker.watch(target for chain in router.chains() for target in chain.targets)
+    breaker.watch(target for chain in chains.all() for target in chain.targets)
     built = (build_step(name, config, breaker) for name in config.policies)
     return GatewayState(
         config=config,
         providers=providers,
-        router=router,
-        chain=compose([step for step in built if step is not None]),
+        chains=chains,
+        call_upstream=compose([step for step in built if step is not None]),
         redact=Redactor(config.secrets()),
         auth=Authenticator(config, stream_tokens(config, shared)),
         shared=shared,

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from gateway.auth import ANONYMOUS, presented_key
 from gateway.config import GatewayConfig
 from gateway.state import STATE, GatewayState
-from policies.limits import DAY_MS
+from policies.admission.limits import DAY_MS
 
 
 def add_ops_routes(app: web.Application, config: GatewayConfig) -> None:
@@ -48,12 +48,12 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "streaming_enabled": True,
-            "model": state.router.primary_model(),
+            "model": state.chains.primary_model(),
             "supports_streaming": True,
             "format": "Server-Sent Events (SSE)",
-            "mode": "demo" if state.router.demo_mode else "live",
-            "default_chain": state.router.default_chain,
-            "models": state.router.names,
+            "mode": "demo" if state.chains.demo_mode else "live",
+            "default_chain": state.chains.default_chain,
+            "models": state.chains.names,
             "providers": {
                 name: {"credentials": p.has_credentials} for name, p in state.providers.items()
             },

@@ -16,14 +16,14 @@ import orjson
 from aiohttp import web
 
 from gateway import access_log
-from gateway.admission import admit
 from gateway.formats import SseFormat, StreamFormat, TextFormat
 from gateway.metrics import RequestRecord
 from gateway.schemas import ChatBody, GenerateBody, parse_body
 from gateway.state import STATE, GatewayState
 from gateway.streaming import SseStream, StreamOptions, StreamOutcome
+from policies.admission import admit
+from policies.admission.limiter import tokens_to_settle
 from policies.base import Call
-from policies.limiter import tokens_to_settle
 from providers.base import Usage, estimate_tokens
 from providers.errors import (
     BodyTimeout,
@@ -103,14 +103,13 @@ async def _stream(
         tenant = state.auth.authenticate(request, allow_token=request.method == "GET")
         record.tenant = tenant.id
         body = parse_body(body_model, await read(request), state.config.server.max_tokens_limit)
-        name = tenant.chain_name(body.model, state.router.default_chain)
-        chain = state.router.resolve(name)
+        name = tenant.chain_name(body.model, state.chains.default_chain)
+        chain = state.chains.resolve(name, tenant.allowed)
         tenant.check_allowed(name)
         upstream_request = body.to_upstream()
         input_estimate = estimate_tokens(upstream_request.text_length())
-        admission = await admit(
-            state.shared.limiter, tenant, input_estimate + upstream_request.max_tokens
-        )
+        cost = input_estimate + upstream_request.max_tokens
+        admission = await admit(state.shared.limiter, tenant.id, tenant.limits, cost)
     except GatewayError as error:
         record.status, record.code = error.client_status, error.code
         record.rate_limit = error.limit if isinstance(error, RateLimited) else None
@@ -132,7 +131,7 @@ async def _stream(
             done_extra=lambda: _chain_report(call),
             format=wire,
         )
-        sse = SseStream(request, state.chain(call), outcome, options)
+        sse = SseStream(request, state.call_upstream(call), outcome, options)
         state.shared.streams.add(sse)
         state.streams.add(sse)
         return await sse.run()

@@ -19,13 +19,13 @@ from aiohttp import web
 from redis.asyncio import Redis, RedisCluster
 
 from gateway.auth import Authenticator
+from gateway.chains import Chains
 from gateway.config import GatewayConfig
 from gateway.metrics import Metrics
-from gateway.routing import Router
 from gateway.sse import Redactor
+from policies.admission.limiter import Limiter
 from policies.base import Handler
 from policies.circuit_breaker import CircuitBreaker
-from policies.limiter import Limiter
 from providers.base import Provider
 
 if TYPE_CHECKING:
@@ -96,8 +96,8 @@ class Shared:
 class GatewayState:
     config: GatewayConfig
     providers: dict[str, Provider]
-    router: Router
-    chain: Handler
+    chains: Chains  # which chain of targets serves a request
+    call_upstream: Handler  # the policy steps composed around the provider call
     redact: Redactor
     auth: Authenticator
     shared: Shared

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis, RedisCluster
 
-from policies.limiter import Limiter, today
-from policies.limiter_memory import MemoryLimiter
-from policies.limiter_redis import RedisLimiter
-from policies.limits import Admission, Decision, Limits, Plan
+from policies.admission.limiter import Limiter, today
+from policies.admission.limits import Admission, Decision, Limits, Plan
+from policies.admission.memory_backend import MemoryLimiter
+from policies.admission.redis_backend import RedisLimiter
 from providers.base import Usage
 
 LIMITS = Limits(concurrent_streams=1, tokens_per_minute=100_000, daily_tokens=1_000_000)

@@ -31,8 +31,8 @@ from gateway.cli import hash_api_key
 from gateway.sse import Redactor
 from gateway.state import STATE, Shared
 from gateway.streaming import SseStream, StreamOptions, StreamOutcome
-from policies.limiter import today
-from policies.limits import Limits
+from policies.admission.limiter import today
+from policies.admission.limits import Limits
 from providers.base import StreamEnd, TextDelta, Usage
 from tests.conftest import CHAT, build_config
 from tests.fakes.anthropic_server import FakeAnthropic

@@ -16,7 +16,7 @@ import pytest
 from gateway.app import create_app
 from gateway.cli import hash_api_key
 from gateway.state import STATE
-from policies.limiter import Limiter, today
+from policies.admission.limiter import Limiter, today
 from tests.conftest import CHAT, build_config
 from tests.waiting import wait_until
 

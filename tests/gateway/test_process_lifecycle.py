@@ -13,8 +13,8 @@ import yaml
 from redis.asyncio import Redis
 
 from gateway.cli import hash_api_key, main
-from policies.limiter_redis import keys_for
-from policies.limits import DAY_MS
+from policies.admission.limits import DAY_MS
+from policies.admission.redis_backend import keys_for
 from providers.base import estimate_tokens
 from tests.process import running_gateway
 from tests.sse_client import naive_events, parse_sse

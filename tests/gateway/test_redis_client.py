@@ -9,9 +9,9 @@ from redis.exceptions import RedisError
 
 from gateway.config import RedisConfig
 from gateway.redis_client import redis_client
-from policies.limiter import Limiter
-from policies.limiter_redis import RedisLimiter
-from policies.limits import Limits
+from policies.admission.limiter import Limiter
+from policies.admission.limits import Limits
+from policies.admission.redis_backend import RedisLimiter
 from providers.base import Usage
 
 

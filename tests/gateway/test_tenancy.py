@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 from gateway.access_log import JsonFormatter
 from gateway.app import create_app
 from gateway.cli import hash_api_key
-from policies.limiter_redis import keys_for
-from policies.limits import DAY_MS
+from policies.admission.limits import DAY_MS
+from policies.admission.redis_backend import keys_for
 from providers.base import estimate_tokens
 from tests.conftest import CHAT, build_config, post_stream
 from tests.fakes.anthropic_server import Script
@@ -91,6 +91,17 @@ async def test_model_the_tenant_may_not_use_is_403(gateway, redis_server, key_pr
     assert refused.status == 403
     assert "Allowed: haiku" in refused.last["error"]
     assert default.last["model"] == "claude-haiku-4-5-20251001"  # its only chain
+
+
+async def test_an_unknown_model_is_told_only_the_names_the_tenant_may_use(
+    gateway, redis_server, key_prefix
+):
+    client = await gateway(**tenancy(redis_server.url, key_prefix))
+    result = await post_stream(
+        client, "/ai/stream/chat", {**CHAT, "model": "gpt-9"}, headers=bearer(KEY_B)
+    )
+    assert (result.status, result.last["code"]) == (400, "unknown_model")
+    assert result.last["error"] == "Unknown model 'gpt-9'. Valid names: haiku."
 
 
 async def test_limited_request_gets_429_retry_after_and_ratelimit_headers(

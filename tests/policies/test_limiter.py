@@ -8,9 +8,9 @@ import time
 import pytest
 from redis.asyncio import Redis, RedisCluster
 
-from policies.limiter import Limiter
-from policies.limiter_redis import RedisLimiter
-from policies.limits import Limits, Plan
+from policies.admission.limiter import Limiter
+from policies.admission.limits import Limits, Plan
+from policies.admission.redis_backend import RedisLimiter
 from providers.base import Usage
 from tests.waiting import wait_until
 

@@ -10,9 +10,9 @@ from redis.asyncio import Redis, RedisCluster
 
 from gateway.config import RedisConfig
 from gateway.redis_client import redis_client
-from policies.limiter import Limiter, today
-from policies.limiter_redis import RedisLimiter, keys_for
-from policies.limits import Admission, Limits
+from policies.admission.limiter import Limiter, today
+from policies.admission.limits import Admission, Limits
+from policies.admission.redis_backend import RedisLimiter, keys_for
 from providers.base import Usage
 
 

@@ -9,7 +9,7 @@ demo provider, so a fresh install streams without a key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from gateway.config import ChainConfig, GatewayConfig, TargetConfig
 from policies.base import Chain, Target
@@ -18,7 +18,7 @@ from providers.demo import DEMO_MODEL
 from providers.errors import UnknownModel
 
 
-class Router:
+class Chains:
     def __init__(
         self, config: GatewayConfig, providers: Mapping[str, Provider], demo: Provider | None
     ) -> None:
@@ -45,18 +45,19 @@ class Router:
     def names(self) -> list[str]:
         return sorted(self._chains)
 
-    def chains(self) -> list[Chain]:
+    def all(self) -> list[Chain]:
         return list(self._chains.values())
 
     def primary_model(self) -> str:
         return self._chains[self.default_chain].targets[0].model
 
-    def resolve(self, name: str | None) -> Chain:
+    def resolve(self, name: str | None, allowed: Sequence[str] = ()) -> Chain:
+        """The chain `name` stands for.  An unknown name is refused with the names the
+        caller may use: `allowed` when it limits them (a tenant's), else every name."""
         chain = self._chains.get(name or self.default_chain)
         if chain is None:
-            raise UnknownModel(
-                f"Unknown model '{name}'. Valid names: {', '.join(self.names)}.",
-            )
+            valid = sorted(allowed) if allowed else self.names
+            raise UnknownModel(f"Unknown model '{name}'. Valid names: {', '.join(valid)}.")
         return chain
 
 

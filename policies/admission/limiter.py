@@ -31,13 +31,13 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 from redis.exceptions import RedisError
 
-from policies.limiter_memory import MemoryLimiter
-from policies.limiter_redis import RedisLimiter
-from policies.limits import DAY_MS, Admission, DayUsage, Decision, Limits, Plan
+from policies.admission.limits import DAY_MS, Admission, DayUsage, Decision, Limits, Plan
+from policies.admission.memory_backend import MemoryLimiter
+from policies.admission.redis_backend import RedisLimiter
 from providers.base import Usage, estimate_tokens
 from providers.errors import LimiterUnavailable
 
-log = logging.getLogger("policies.limiter")
+log = logging.getLogger("policies.admission.limiter")
 
 _REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 MAX_UNSETTLED = 10_000  # releases kept for replay while Redis is unreachable

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from policies.limits import (
+from policies.admission.limits import (
     DAY_MS,
     PERIOD_MS,
     Admission,

@@ -18,7 +18,7 @@ from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
 
-from policies.limits import DAY_MS, Admission, DayUsage, Decision, Plan, Quota, refusal
+from policies.admission.limits import DAY_MS, Admission, DayUsage, Decision, Plan, Quota, refusal
 from providers.base import Usage
 
 # KEYS: rpm, tpm, slots, day (a hash: `tokens` reserved or used today, and per model
