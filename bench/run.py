@@ -415,7 +415,7 @@ def main() -> None:
             rows.append(Row("gateway, demo provider", c, demo_figures))
 
         # The same streams with no wait between chunks: the gateway's own work per stream,
-        # without the cost of waking up once per chunk (see the README).
+        # without the cost of waking up once per chunk (see docs/benchmarks.md).
         fake_b2b = bench.fake(gap_ms=0)
         b2b = bench.gateway("gw-b2b", gateway_config(redis_port, fake_b2b, 0, args.chunks))
         load(f"{b2b.url}{CHAT}", 10, 200)  # warm-up

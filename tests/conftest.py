@@ -77,21 +77,15 @@ async def fake_openai(aiohttp_server: Any) -> FakeOpenAI:
 
 @pytest.fixture(scope="session")
 def echo_provider_installed() -> None:
-    """Install the example third-party provider package into this environment, as a user
-    would; the gateway then finds it through its entry point."""
+    """The example third-party provider package, installed by the install step as a user
+    would install it; the gateway then finds it through its entry point."""
     import importlib.util
-    import subprocess
-    import sys
-    from pathlib import Path
 
     if importlib.util.find_spec("aigw_echo_provider") is None:
-        package = Path(__file__).resolve().parents[1] / "examples" / "echo-provider"
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", str(package)],
-            check=True,
-            timeout=300,
+        pytest.fail(
+            "examples/echo-provider is not installed: run the README's test command, whose "
+            "install step installs it (pip install ./examples/echo-provider)"
         )
-        importlib.invalidate_caches()
 
 
 GatewayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]

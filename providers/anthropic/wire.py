@@ -1,7 +1,7 @@
 """Anthropic Messages streaming read straight off the wire (`client: wire`).
 
 The official SDK costs several milliseconds of CPU per 50-delta stream here (its
-transport stack and typed event models; see the README's benchmark); this reader parses
+transport stack and typed event models; see docs/benchmarks.md); this reader parses
 the same SSE frames over the gateway's shared aiohttp session for a fraction of that.
 It speaks the documented protocol (`x-api-key`, `anthropic-version`), reuses the SDK
 adapter's request transform and error classification, and passes the same adapter
