@@ -130,7 +130,7 @@ async def reload(app: web.Application, path: str | Path) -> bool:
 
 
 async def _close_when_idle(state: GatewayState) -> None:
-    await state.streams.wait_empty(_CLOSE_OLD_AFTER_S)
+    await state.requests.wait_empty(_CLOSE_OLD_AFTER_S)
     for provider in state.providers.values():
         await provider.aclose()
 

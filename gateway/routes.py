@@ -80,9 +80,12 @@ async def stream(
 ) -> web.StreamResponse:
     state = _state(request)
     record = RequestRecord(request_id_of(request), route=request.path)
+    in_flight = object()
+    state.requests.add(in_flight)  # this config's providers stay open until it ends
     try:
         return await _stream(request, body_model, read, state, record)
     finally:
+        state.requests.discard(in_flight)
         record.duration_s = time.perf_counter() - record.started
         state.shared.metrics.observe(record)
         access_log.write(record)
@@ -133,12 +136,10 @@ async def _stream(
         )
         sse = SseStream(request, state.call_upstream(call), outcome, options)
         state.shared.streams.add(sse)
-        state.streams.add(sse)
         return await sse.run()
     finally:
         if sse is not None:
             state.shared.streams.discard(sse)
-            state.streams.discard(sse)
         final = outcome.usage if outcome.outcome == "ok" else None
         used = tokens_to_settle(final, call.stats.usage, outcome.sent_chars, input_estimate)
         # The record is complete before the settle script's round trip: a client that hangs

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -31,32 +31,34 @@ from providers.base import Provider
 if TYPE_CHECKING:
     from gateway.streaming import SseStream
 
+T = TypeVar("T")
 
-class OpenStreams:
-    """The streams open now, with a way to wait until there are none."""
+
+class InFlight(Generic[T]):
+    """What is open now (streams, requests), with a way to wait until none is."""
 
     def __init__(self) -> None:
-        self._streams: set[SseStream] = set()
+        self._items: set[T] = set()
         self._empty = asyncio.Event()
         self._empty.set()
 
-    def add(self, stream: SseStream) -> None:
-        self._streams.add(stream)
+    def add(self, item: T) -> None:
+        self._items.add(item)
         self._empty.clear()
 
-    def discard(self, stream: SseStream) -> None:
-        self._streams.discard(stream)
-        if not self._streams:
+    def discard(self, item: T) -> None:
+        self._items.discard(item)
+        if not self._items:
             self._empty.set()
 
     def __len__(self) -> int:
-        return len(self._streams)
+        return len(self._items)
 
-    def snapshot(self) -> list[SseStream]:
-        return list(self._streams)
+    def snapshot(self) -> list[T]:
+        return list(self._items)
 
     async def wait_empty(self, timeout_s: float) -> bool:
-        """True when every stream ended within `timeout_s`."""
+        """True when every one ended within `timeout_s`."""
         try:
             async with asyncio.timeout(timeout_s):
                 await self._empty.wait()
@@ -83,7 +85,7 @@ class Shared:
     breaker: CircuitBreaker
     clock: Clock = field(default_factory=Clock)
     metrics: Metrics = field(default_factory=Metrics)
-    streams: OpenStreams = field(default_factory=OpenStreams)
+    streams: InFlight[SseStream] = field(default_factory=InFlight)  # for drain and metrics
     background: set[asyncio.Task[None]] = field(default_factory=set)
     token_secret: bytes = field(default_factory=lambda: os.urandom(32))
     draining: bool = False
@@ -101,7 +103,9 @@ class GatewayState:
     redact: Redactor
     auth: Authenticator
     shared: Shared
-    streams: OpenStreams = field(default_factory=OpenStreams)  # started on this config
+    # Requests that started on this config, from the moment they read it: its providers
+    # are closed after a reload only once none is left.
+    requests: InFlight[object] = field(default_factory=InFlight)  # a token per request
 
 
 @dataclass(slots=True)
