@@ -1,7 +1,10 @@
 """The tenant limiter the gateway calls: Redis when configured, in-process otherwise.
 
 Redis trouble never hangs a request: the client has short socket time-outs, and after a
-failure Redis is marked down and a background probe pings it until it answers again.
+failure Redis is marked down and a background probe tries a write every second until
+one succeeds (a PING is not enough: a Redis that answers it but refuses or holds writes,
+out of memory, read-only after a failover, paused, would be marked up and down again on
+every request).
 Meanwhile `on_error: fail_open` admits through the in-process backend (the same limits,
 per replica) and `fail_closed` refuses with 503.  Each admission is released by the
 backend that granted it.  Open leases are renewed in one batch every third of their TTL.
@@ -73,7 +76,7 @@ class Limiter:
         self._active: dict[str, Admission] = {}
         self._unsettled: deque[_Settle] = deque()
         self._dropped_settles = 0
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()  # background: lease renewal, probes
         self._in_flight: set[asyncio.Task[Any]] = set()  # admissions and releases
 
     @property
@@ -92,13 +95,13 @@ class Limiter:
                 await self.redis.load_scripts()
             except _REDIS_FAILURES as exc:
                 self._mark_down(exc)
-        self._tasks.append(asyncio.create_task(self._renew_leases()))
+        self._background(self._renew_leases())
 
     async def aclose(self) -> None:
         """Stop background work and release what is still held (shutdown)."""
-        for task in self._tasks:
+        for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
         while self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         for admission in list(self._active.values()):
@@ -191,14 +194,19 @@ class Limiter:
         log.warning(
             "redis unavailable (%s: %s); limiter is %s", type(exc).__name__, exc, self._on_error
         )
-        self._tasks.append(asyncio.create_task(self._probe_until_up()))
+        self._background(self._probe_until_up())
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _probe_until_up(self) -> None:
         assert self.redis is not None
         while True:
             await asyncio.sleep(self._probe_interval_s)
             try:
-                await self.redis.client.ping()
+                await self.redis.probe()
             except _REDIS_FAILURES:
                 continue
             self._redis_up = True

@@ -133,6 +133,8 @@ return 1
 """
 
 
+PROBE_TTL_MS = 10_000  # the limiter's probe key expires on its own
+
 # How long after its admission a request's release is still applied: longer than any stream
 # plus any Redis outage the limiter replays releases across.
 SETTLE_WINDOW_MS = 24 * 3600 * 1000
@@ -164,6 +166,10 @@ class RedisLimiter:
             await self.client.initialize()
         for script in (self._admit, self._release, self._renew):
             script.sha = await self.client.script_load(script.script)
+
+    async def probe(self) -> None:
+        """A write, as admissions make: it fails while Redis cannot take them."""
+        await self.client.set(f"{self._prefix}:probe", 1, px=PROBE_TTL_MS)
 
     async def admit(self, plan: Plan) -> Decision:
         limits = plan.limits
