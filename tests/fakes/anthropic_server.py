@@ -8,6 +8,11 @@ content_block_stop → message_delta → message_stop, and errors as
 Each request takes the next `Script` from the queue (or the default script), so tests
 say what the upstream does: which status, what text, how fast, and which fault.
 Everything the fake saw is recorded for assertions.
+
+Before any script plays, the request must pass what the real API checks (`anthropic_rules`:
+prefill, sampling parameters, thinking, by model and `anthropic-version`); a request that
+breaks a rule gets the real 400 and its message is kept in `rejections`.  Authentication
+reads `x-api-key` when present, else `Authorization: Bearer` (what SDK 2.x sends).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import anthropic_rules as rules
 from tests.fakes.script import FakeUpstream, Script
 
 API_KEY = "sk-ant-test-0123456789abcdef"
@@ -43,16 +49,24 @@ class FakeAnthropic(FakeUpstream):
 
     def __init__(self) -> None:
         super().__init__("/v1/messages")
+        self.rejections: list[str] = []  # the 400s the API's rules gave, in order
+
+    def script(self, *scripts: Script) -> None:
+        for script in scripts:
+            if script.stop_reason not in rules.STOP_REASONS:
+                raise ValueError(f"not a Messages API stop_reason: {script.stop_reason!r}")
+        super().script(*scripts)
 
     async def _answer(
         self, request: web.Request, body: dict[str, Any], script: Script
     ) -> web.StreamResponse:
-        if API_KEY not in (request.headers.get("x-api-key"), _bearer(request)):
+        if _api_key(request) != API_KEY:
             return _error(401, "invalid x-api-key")
         if "anthropic-version" not in request.headers:
             return _error(400, "anthropic-version: header is required")
-        problem = _validate(body)
+        problem = rules.violation(body, request.headers["anthropic-version"])
         if problem:
+            self.rejections.append(problem)
             return _error(400, problem)
         if script.status != 200:
             return _error(script.status, script.message, self._failure_headers(script))
@@ -86,43 +100,39 @@ class FakeAnthropic(FakeUpstream):
                 },
             },
         )
+        index = 0
+        if rules.thinking_on(body):
+            await _thinking_block(send, index)
+            index += 1
         await send(
             "content_block_start",
             {
                 "type": "content_block_start",
-                "index": 0,
+                "index": index,
                 "content_block": {"type": "text", "text": ""},
             },
         )
         await send("ping", {"type": "ping"})
         if script.fault == "thinking":
-            await send(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "thinking_delta", "thinking": "hmm"},
-                },
-            )
+            await _delta(send, index, {"type": "thinking_delta", "thinking": "hmm"})
 
         async def send_text(text: str) -> None:
-            await send(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": text},
-                },
-            )
+            await _delta(send, index, {"type": "text_delta", "text": text})
 
         if await self._play(script, send_text):
             return await self._fault(request, response, script)
-        await send("content_block_stop", {"type": "content_block_stop", "index": 0})
+        await send("content_block_stop", {"type": "content_block_stop", "index": index})
+        stop_sequences = body.get("stop_sequences") or [None]
         await send(
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": script.stop_reason, "stop_sequence": None},
+                "delta": {
+                    "stop_reason": script.stop_reason,
+                    "stop_sequence": (
+                        stop_sequences[0] if script.stop_reason == "stop_sequence" else None
+                    ),
+                },
                 "usage": {"output_tokens": len(script.chunks)},
             },
         )
@@ -131,9 +141,34 @@ class FakeAnthropic(FakeUpstream):
         return response
 
 
-def _bearer(request: web.Request) -> str | None:
+def _api_key(request: web.Request) -> str | None:
+    """The key the API reads: `x-api-key` when sent (whatever `Authorization` says), else the
+    bearer token (the official SDK 2.x sends only `Authorization: Bearer <key>`)."""
+    if "x-api-key" in request.headers:
+        return request.headers["x-api-key"]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token if scheme == "Bearer" else None
+
+
+async def _delta(send: _Sender, index: int, delta: dict[str, Any]) -> None:
+    await send(
+        "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+    )
+
+
+async def _thinking_block(send: _Sender, index: int) -> None:
+    """What a request with thinking on streams before its text: one thinking block."""
+    await send(
+        "content_block_start",
+        {
+            "type": "content_block_start",
+            "index": index,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+        },
+    )
+    await _delta(send, index, {"type": "thinking_delta", "thinking": "Let me think."})
+    await _delta(send, index, {"type": "signature_delta", "signature": "c2lnbmF0dXJl"})
+    await send("content_block_stop", {"type": "content_block_stop", "index": index})
 
 
 class _Sender:
@@ -151,23 +186,3 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
         status=status,
         headers={"request-id": f"req_{uuid.uuid4().hex[:24]}", **(headers or {})},
     )
-
-
-def _validate(body: dict[str, Any]) -> str | None:
-    for key in ("model", "max_tokens", "messages"):
-        if key not in body:
-            return f"{key}: Field required"
-    for key in ("temperature", "top_p", "top_k"):  # as of anthropic-version 2026-10-21
-        if key in body:
-            return f"{key}: sampling parameters are not supported by this API version"
-    messages = body["messages"]
-    if not messages or messages[0]["role"] != "user":
-        return 'messages: first message must use the "user" role'
-    last = messages[-1]
-    if (
-        last["role"] == "assistant"
-        and isinstance(last["content"], str)
-        and (last["content"] != last["content"].rstrip())
-    ):
-        return "messages: final assistant content cannot end with trailing whitespace"
-    return None
