@@ -35,6 +35,8 @@ def write(record: RequestRecord) -> None:
         fields["targets_tried"] = record.stats.models_tried
         fields["retries"] = record.stats.retries
         fields["fallbacks"] = record.stats.fallbacks
+        if record.stats.dropped_params:
+            fields["dropped_params"] = sorted(record.stats.dropped_params)
     if record.content:
         fields.update(record.content)
     log.info("request", extra={"fields": fields})

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from gateway.config import ChainConfig, GatewayConfig, TargetConfig
 from policies.base import Chain, Target
-from providers.base import Provider
+from providers.base import Capabilities, Provider
 from providers.demo import DEMO_MODEL
 from providers.errors import UnknownModel
 
@@ -81,6 +81,7 @@ def _chain(
                 timeouts,
                 breaker,
                 model.options,
+                Capabilities(**model.capabilities.model_dump()),
             )
         )
     return Chain(name, tuple(resolved), chain.retry.deadline_s, chain.on_stream_failure)

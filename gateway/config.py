@@ -127,11 +127,24 @@ class ProviderConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+class CapabilitiesConfig(_Strict):
+    """What the model accepts, where the provider's own table is wrong or does not know."""
+
+    prefill: bool | None = Field(default=None, description="continues a final assistant turn")
+    temperature: bool | None = None
+    top_p: bool | None = None
+    top_k: bool | None = None
+
+
 class ModelConfig(_Strict):
     provider: str
     model: str
     options: dict[str, Any] = Field(
         default_factory=dict, description="extra request fields for this model, provider-specific"
+    )
+    capabilities: CapabilitiesConfig = Field(default_factory=CapabilitiesConfig)
+    allow_retired: bool = Field(
+        default=False, description="start even though the provider retired this model"
     )
 
 

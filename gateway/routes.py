@@ -133,6 +133,7 @@ async def _stream(
             headers,
             done_extra=lambda: _chain_report(call),
             format=wire,
+            late_headers=lambda: _adjustment_headers(call),
         )
         sse = SseStream(request, state.call_upstream(call), outcome, options)
         state.shared.streams.add(sse)
@@ -235,6 +236,12 @@ def _chain_report(call: Call) -> dict[str, Any]:
     if stats.retries:
         report["retries"] = stats.retries
     return report
+
+
+def _adjustment_headers(call: Call) -> dict[str, str]:
+    """What the gateway left out of the request because the model refuses it."""
+    dropped = call.stats.dropped_params
+    return {"X-Gateway-Dropped-Params": ", ".join(sorted(dropped))} if dropped else {}
 
 
 def _state(request: web.Request) -> GatewayState:

@@ -55,6 +55,8 @@ class StreamOptions:
     headers: dict[str, str]
     done_extra: Callable[[], dict[str, Any]] | None = None
     format: StreamFormat = field(default_factory=SseFormat)
+    # Headers known only once the upstream call began, read when the headers are sent.
+    late_headers: Callable[[], dict[str, str]] | None = None
 
 
 class SseStream:
@@ -170,7 +172,12 @@ class SseStream:
         return await asyncio.shield(self._committing)
 
     async def _prepare(self) -> web.StreamResponse:
-        headers = {**self._options.format.headers, **self._options.headers}
+        late = self._options.late_headers
+        headers = {
+            **self._options.format.headers,
+            **self._options.headers,
+            **(late() if late is not None else {}),
+        }
         response = web.StreamResponse(status=200, headers=headers)
         await response.prepare(self._request)
         self._response = response

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from policies.settings import BreakerSettings, RetrySettings, TimeoutSettings
-from providers.base import Delta, ModelRef, Provider, UpstreamRequest, Usage
+from providers.base import Capabilities, Delta, ModelRef, Provider, UpstreamRequest, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,7 @@ class Target:
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     options: Mapping[str, Any] = field(default_factory=dict)
+    capabilities: Capabilities = field(default_factory=Capabilities)
 
     @property
     def key(self) -> str:
@@ -62,6 +63,7 @@ class CallStats:
     models_tried: list[str] = field(default_factory=list)
     models_used: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    dropped_params: set[str] = field(default_factory=set)  # left out: the model refuses them
 
     @property
     def served_by(self) -> str | None:
@@ -105,7 +107,13 @@ def call_provider(call: Call) -> AsyncGenerator[Delta, None]:
     call.stats.attempts += 1
     if target.model not in call.stats.models_tried:
         call.stats.models_tried.append(target.model)
-    ref = ModelRef(target.model, target.options, target.timeouts.connect_s)
+    ref = ModelRef(
+        target.model,
+        target.options,
+        target.timeouts.connect_s,
+        target.capabilities,
+        call.stats.dropped_params,
+    )
     return target.provider.stream(call.request, ref)
 
 

@@ -5,8 +5,10 @@ target may cure (`fallback`) hands over to the next target; a failed provider
 credential skips the provider's remaining targets.  After text was sent, the stream ends
 with the error, unless the chain opts into mid-stream continuation
 (`on_stream_failure: continue`): then the next target is asked to continue the partial
-answer, given to it as an assistant prefill, and its text is appended to the same
-stream.  `done` then names the last model; usage is summed over every target used.
+answer (`UpstreamRequest.continue_from`: each provider asks in the way its model allows),
+and its text, joined at the seam without repeats (`policies.seam`), is appended to the
+same stream.  `done` then names the last model; usage is summed over every target used.
+A stream that ends, whatever its stop reason (a `refusal` too), is never continued.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from contextlib import aclosing
 from dataclasses import replace
 
 from policies.base import Call, Handler
-from providers.base import Delta, Message, StreamEnd, TextDelta, UpstreamRequest
+from policies.seam import Seam
+from providers.base import Delta, TextDelta
 from providers.errors import UpstreamAuthError, UpstreamError
 
 
@@ -36,26 +39,30 @@ class Fallback:
                 stats.fallbacks += 1
                 if sent:
                     stats.continuations += 1
-            request = with_prefill(call.request, sent) if sent else call.request
-            trim_leading_space = sent[-1:].isspace()
+            request = replace(call.request, continue_from=sent) if sent else call.request
+            seam = Seam(sent)
             try:
                 stream = call_next(call.with_target(target).with_request(request))
                 async with aclosing(stream):
                     async for delta in stream:
-                        if isinstance(delta, StreamEnd):
-                            _note_used(call, target.model)
-                            stats.usage.add(delta.usage)
-                            yield replace(delta, usage=stats.usage)
-                            return
-                        text = delta.text
-                        if trim_leading_space:
-                            text = text.lstrip()
-                            trim_leading_space = not text
+                        if isinstance(delta, TextDelta):
+                            text, end = seam.feed(delta.text), None
+                        else:
+                            text, end = seam.flush(), delta
                         if text:
                             _note_used(call, target.model)
                             sent += text
-                            yield delta if text is delta.text else TextDelta(text)
+                            yield TextDelta(text)
+                        if end:
+                            _note_used(call, target.model)
+                            stats.usage.add(end.usage)
+                            yield replace(end, usage=stats.usage)
+                            return
             except UpstreamError as error:
+                if held := seam.flush():  # what this target said before it failed
+                    _note_used(call, target.model)
+                    sent += held
+                    yield TextDelta(held)
                 if error.usage is not None:
                     stats.usage.add(error.usage)
                 last_error = error
@@ -66,20 +73,6 @@ class Fallback:
                     dead_providers.add(target.provider.name)
         assert last_error is not None, "a chain has at least one target"
         raise last_error
-
-
-def with_prefill(request: UpstreamRequest, partial: str) -> UpstreamRequest:
-    """The original request, with the partial answer as the assistant's turn to continue.
-
-    Trailing whitespace is left out (APIs reject it in a final assistant turn); the caller
-    trims the continuation's leading whitespace so that none is sent twice.
-    """
-    messages = list(request.messages)
-    prefill = partial.rstrip()
-    if messages and messages[-1].role == "assistant":
-        prefill = (messages.pop().content + prefill).rstrip()
-    messages.append(Message("assistant", prefill))
-    return replace(request, messages=tuple(messages))
 
 
 def _note_used(call: Call, model: str) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -37,19 +38,50 @@ class UpstreamRequest:
     top_k: int | None = None
     stop_sequences: tuple[str, ...] = ()
     user_id: str | None = None
+    # Text of this answer the client already has (mid-stream continuation): the provider
+    # asks its model to go on from there, in whatever way the model allows.
+    continue_from: str = ""
 
     def text_length(self) -> int:
         """Characters of prompt text, for token estimates before the upstream counts."""
         return len(self.system or "") + sum(len(m.content) for m in self.messages)
 
+    def sampling(self) -> dict[str, float | int]:
+        """The sampling parameters the client set."""
+        given = {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k}
+        return {name: value for name, value in given.items() if value is not None}
+
+
+SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
+CONTINUE_PROMPT = (
+    "Your previous answer was cut off. Continue it exactly where it stopped, without "
+    "repeating any of it and without any preamble."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a model accepts, where config.yaml says so; None leaves it to the provider."""
+
+    prefill: bool | None = None
+    temperature: bool | None = None
+    top_p: bool | None = None
+    top_k: bool | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class ModelRef:
-    """Which upstream model to call, with its per-model options from config."""
+    """Which upstream model to call, with its per-model options from config.
+
+    `dropped` is filled by the provider: the request fields it left out because the model
+    does not accept them (the gateway reports them to the client).
+    """
 
     id: str
     options: Mapping[str, Any] = field(default_factory=dict)
     connect_timeout_s: float = 5.0
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    dropped: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -114,6 +146,35 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release clients and connections; called once at shutdown."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLifecycle:
+    """A model its provider has deprecated (still answers) or retired (fails every call)."""
+
+    model: str
+    retired: bool
+    deprecated_on: date
+    retires_on: date
+    replacement: str
+
+    def describe(self) -> str:
+        if self.retired:
+            return (
+                f"{self.model} was retired on {self.retires_on} and fails every request; "
+                f"use {self.replacement}"
+            )
+        return (
+            f"{self.model} is deprecated and retires on {self.retires_on}; "
+            f"move to {self.replacement}"
+        )
+
+
+@runtime_checkable
+class KnowsModelLifecycle(Protocol):
+    """A provider that can tell which of its model ids are deprecated or retired."""
+
+    def model_lifecycle(self, model_id: str, today: date) -> ModelLifecycle | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,11 +215,14 @@ class UpstreamError(GatewayError):
         status: int | None = None,
         retry_after: float | None = None,
         usage: Usage | None = None,
+        detail: str = "",
     ) -> None:
         super().__init__(message, retry_after=retry_after)
         self.provider = provider
         self.status = status
         self.usage = usage  # what a stream that failed midway had used, when known
+        # The upstream's own words: for the provider to learn from, never for the client.
+        self.detail = detail
 
 
 class UpstreamRateLimited(UpstreamError):
@@ -314,9 +317,10 @@ def attributed(error: UpstreamError, provider: str, usage: Usage) -> UpstreamErr
 
 
 def upstream_error_for_status(
-    status: int, provider: str, retry_after: float | None = None
+    status: int, provider: str, retry_after: float | None = None, detail: str = ""
 ) -> UpstreamError:
-    """Classify an upstream HTTP status the same way for every provider."""
+    """Classify an upstream HTTP status the same way for every provider; `detail` is the
+    upstream's error message, kept on a rejection (400/413) for the provider's lessons."""
     if status == 429:
         return UpstreamRateLimited(
             f"The upstream provider '{provider}' is rate limiting the gateway.",
@@ -351,6 +355,7 @@ def upstream_error_for_status(
         return UpstreamRejected(
             f"The upstream provider '{provider}' rejected the request ({status}).",
             provider=provider,
+            detail=detail,
             status=status,
         )
     return UpstreamServerError(

@@ -48,9 +48,9 @@ async def post_sse(
             response = await http.post(url, data=payload, headers=headers, timeout=timeout)
         async with response:
             if response.status != 200:
-                await response.read()
+                detail = error_message(await response.read())
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                raise upstream_error_for_status(response.status, provider, retry_after)
+                raise upstream_error_for_status(response.status, provider, retry_after, detail)
             try:
                 async for frame in sse_frames(response.content):
                     yield frame
@@ -65,6 +65,16 @@ async def post_sse(
         raise UpstreamConnectionError(
             f"The connection to the upstream provider '{provider}' failed.", provider=provider
         ) from None
+
+
+def error_message(body: bytes) -> str:
+    """`error.message` of an upstream's JSON error body (Anthropic's and OpenAI's shape)."""
+    try:
+        error = orjson.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return ""
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else ""
 
 
 async def sse_frames(content: aiohttp.StreamReader) -> AsyncGenerator[Frame, None]:

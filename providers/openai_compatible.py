@@ -25,6 +25,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from providers.base import (
+    CONTINUE_PROMPT,
     Delta,
     ModelRef,
     ProviderContext,
@@ -101,6 +102,12 @@ def to_openai_body(
 ) -> dict[str, Any]:
     messages = [{"role": "system", "content": request.system}] if request.system else []
     messages += [{"role": m.role, "content": m.content} for m in request.messages]
+    if request.continue_from:
+        # Chat completions answer after an assistant turn rather than continue it.
+        messages += [
+            {"role": "assistant", "content": request.continue_from.rstrip()},
+            {"role": "user", "content": CONTINUE_PROMPT},
+        ]
     body: dict[str, Any] = {
         "model": model.id,
         "messages": messages,

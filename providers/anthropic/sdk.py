@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import date
 from typing import Any
 
 import anthropic
 import httpx2
+from anthropic._constants import ANTHROPIC_API_VERSION
 
+from providers.anthropic.lifecycle import lifecycle
+from providers.anthropic.models import Lessons, ModelRules
 from providers.anthropic.shared import (
     AnthropicSettings,
     status_of_error_type,
     to_anthropic_params,
+    with_lessons,
 )
 from providers.base import (
+    SAMPLING_PARAMS,
     Delta,
+    ModelLifecycle,
     ModelRef,
     StreamEnd,
     TextDelta,
@@ -49,6 +56,7 @@ class AnthropicSdkProvider:
         self.name = name
         self._has_key = bool(settings.api_key)
         self._read_timeout_s = settings.read_timeout_s
+        self._lessons = Lessons(name)
         self._client = anthropic.AsyncAnthropic(
             api_key=settings.api_key or "missing",
             base_url=settings.base_url,
@@ -64,17 +72,30 @@ class AnthropicSdkProvider:
     def has_credentials(self) -> bool:
         return self._has_key
 
-    async def stream(
-        self, request: UpstreamRequest, model: ModelRef
+    def model_lifecycle(self, model_id: str, today: date) -> ModelLifecycle | None:
+        return lifecycle(model_id, today)
+
+    def stream(self, request: UpstreamRequest, model: ModelRef) -> AsyncGenerator[Delta, None]:
+        def attempt(rules: ModelRules) -> AsyncGenerator[Delta, None]:
+            return self._attempt(request, model, rules)
+
+        return with_lessons(request, model, ANTHROPIC_API_VERSION, self._lessons, attempt)
+
+    async def _attempt(
+        self, request: UpstreamRequest, model: ModelRef, rules: ModelRules
     ) -> AsyncGenerator[Delta, None]:
         usage = Usage()
+        params = to_anthropic_params(request, rules)
+        # The SDK's own arguments no longer include sampling parameters: any the model
+        # takes (by a config override) travel as extra body fields.
+        extra = {k: params.pop(k) for k in SAMPLING_PARAMS if k in params} | dict(model.options)
         try:
             events = await self._client.messages.create(
                 model=model.id,
                 stream=True,
                 timeout=httpx2.Timeout(self._read_timeout_s, connect=model.connect_timeout_s),
-                extra_body=dict(model.options) or None,
-                **to_anthropic_params(request),
+                extra_body=extra or None,
+                **params,
             )
             async with events:
                 async for delta in from_anthropic_events(events, model.id, usage):
@@ -134,7 +155,9 @@ def map_anthropic_error(exc: Exception, provider: str) -> UpstreamError:
         if status < 400:  # an `event: error` after the 200: the body names the kind
             status = status_of_error_type(exc.type)
         retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-        return upstream_error_for_status(status, provider, retry_after)
+        error = exc.body.get("error") if isinstance(exc.body, dict) else None
+        detail = str(error.get("message") or "") if isinstance(error, dict) else ""
+        return upstream_error_for_status(status, provider, retry_after, detail)
     if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
         return UpstreamTimeout(f"The upstream provider '{provider}' timed out.", provider=provider)
     if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):

@@ -15,17 +15,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from datetime import date
 
 import aiohttp
 import orjson
 
+from providers.anthropic.lifecycle import lifecycle
+from providers.anthropic.models import Lessons, ModelRules
 from providers.anthropic.shared import (
     AnthropicSettings,
     status_of_error_type,
     to_anthropic_params,
+    with_lessons,
 )
 from providers.base import (
     Delta,
+    ModelLifecycle,
     ModelRef,
     StreamEnd,
     TextDelta,
@@ -50,6 +55,7 @@ class AnthropicWireProvider:
         self._settings = settings
         self._http = http
         self._url = settings.base_url.rstrip("/") + "/v1/messages"
+        self._lessons = Lessons(name)
         self._headers = {
             "x-api-key": settings.api_key,
             "anthropic-version": settings.api_version,
@@ -61,18 +67,29 @@ class AnthropicWireProvider:
     def has_credentials(self) -> bool:
         return bool(self._settings.api_key)
 
+    def model_lifecycle(self, model_id: str, today: date) -> ModelLifecycle | None:
+        return lifecycle(model_id, today)
+
     def stream(self, request: UpstreamRequest, model: ModelRef) -> AsyncGenerator[Delta, None]:
-        body = {"model": model.id, "stream": True, **to_anthropic_params(request), **model.options}
-        frames = post_sse(
-            self._http,
-            self._url,
-            self._headers,
-            body,
-            provider=self.name,
-            connect_timeout_s=model.connect_timeout_s,
-            read_timeout_s=self._settings.read_timeout_s,
-        )
-        return from_anthropic_frames(frames, model.id, self.name)
+        def attempt(rules: ModelRules) -> AsyncGenerator[Delta, None]:
+            body = {
+                "model": model.id,
+                "stream": True,
+                **to_anthropic_params(request, rules),
+                **model.options,
+            }
+            frames = post_sse(
+                self._http,
+                self._url,
+                self._headers,
+                body,
+                provider=self.name,
+                connect_timeout_s=model.connect_timeout_s,
+                read_timeout_s=self._settings.read_timeout_s,
+            )
+            return from_anthropic_frames(frames, model.id, self.name)
+
+        return with_lessons(request, model, self._settings.api_version, self._lessons, attempt)
 
     async def aclose(self) -> None:
         return None  # the shared session belongs to the app

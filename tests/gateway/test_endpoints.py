@@ -32,7 +32,10 @@ async def test_guide_generate_example_sends_prompt_system_and_options(gateway, f
     sent = fake_anthropic.seen[-1].body
     assert sent["messages"] == [{"role": "user", "content": "Write a haiku about coding"}]
     assert sent["max_tokens"] == 100
-    assert not {"temperature", "top_p", "top_k"} & set(sent)  # a 400 since API 2026-10-21
+    # Sonnet 4.5 under API 2023-06-01 takes sampling parameters, but not temperature and
+    # top_p together: top_p is left out, and the client is told.
+    assert (sent["temperature"], sent["top_k"]) == (0.7, 5) and "top_p" not in sent
+    assert result.headers["X-Gateway-Dropped-Params"] == "top_p"
     assert sent["system"].startswith("You are a creative poet\n\nCurrent date and time: ")
     assert sent["stream"] is True
     headers = fake_anthropic.seen[-1].headers

@@ -9,7 +9,7 @@ import pytest
 
 from policies.base import Call, Chain, Target, compose
 from policies.circuit_breaker import CircuitBreaker
-from policies.fallback import Fallback, with_prefill
+from policies.fallback import Fallback
 from policies.retry import Retry
 from policies.settings import BreakerSettings, RetrySettings, TimeoutSettings
 from policies.timeouts import Timeouts
@@ -146,15 +146,6 @@ async def test_breaker_forgets_failures_outside_the_window():
     with pytest.raises(UpstreamServerError):
         await run([breaker], t)
     assert breaker.snapshot()["p/m"]["state"] == "closed"
-
-
-def test_prefill_extends_an_existing_assistant_turn():
-    request = UpstreamRequest(
-        messages=(Message("user", "count"), Message("assistant", "1, ")), max_tokens=5
-    )
-    continued = with_prefill(request, "2, 3, ")
-    assert continued.messages[-1] == Message("assistant", "1, 2, 3,")
-    assert len(continued.messages) == 2
 
 
 @pytest.mark.parametrize("error", [UpstreamQuotaExhausted("q"), UpstreamRejected("bad request")])

@@ -74,6 +74,18 @@ CASES = {
         "claude-sonnet-4-5-20250929",
         ANTHROPIC_ERRORS,
     ),
+    "anthropic (wire, API 2026-10-21)": Case(
+        "anthropic",
+        "fake_anthropic",
+        lambda url: {
+            "api_key": anthropic_server.API_KEY,
+            "base_url": url,
+            "client": "wire",
+            "api_version": "2026-10-21",
+        },
+        "claude-sonnet-4-5-20250929",
+        ANTHROPIC_ERRORS,
+    ),
     "anthropic (sdk)": Case(
         "anthropic",
         "fake_anthropic",

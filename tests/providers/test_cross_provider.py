@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from providers.base import CONTINUE_PROMPT
 from tests.conftest import CHAT, post_stream
 from tests.fakes import openai_server
 from tests.fakes.script import Script
@@ -57,10 +58,10 @@ async def test_continuation_across_providers_sends_the_partial_as_assistant_text
     result = await post_stream(client, "/ai/stream/chat", CHAT)
 
     assert result.text == "The quick brown fox."
-    assert fake_openai.seen[-1].body["messages"][-1] == {
-        "role": "assistant",
-        "content": "The quick",
-    }
+    assert fake_openai.seen[-1].body["messages"][-2:] == [
+        {"role": "assistant", "content": "The quick"},
+        {"role": "user", "content": CONTINUE_PROMPT},  # chat completions answer, not continue
+    ]
     assert result.last["models_used"] == [SONNET, GPT]
     assert result.last["model"] == GPT
     result.assert_one_terminal()
