@@ -95,6 +95,8 @@ def announce(state: GatewayState) -> None:
         )
     else:
         log.info("primary model: %s", state.chains.primary_model())
+    for warning in state.model_warnings:
+        log.warning("%s", warning)
     if state.shared.limiter.redis is None:
         log.info("rate limits: in-process limiter (no REDIS_URL); limits hold per replica")
     else:

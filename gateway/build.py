@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import aiohttp
 from pydantic import ValidationError
 
@@ -9,6 +11,7 @@ from gateway.auth import Authenticator
 from gateway.chains import Chains
 from gateway.config import ConfigError, GatewayConfig
 from gateway.config import describe_validation_error as _describe
+from gateway.model_lifecycle import model_warnings, today_of
 from gateway.sse import Redactor
 from gateway.state import GatewayState, Shared
 from gateway.stream_tokens import StreamTokens
@@ -37,15 +40,21 @@ def build_providers(config: GatewayConfig, context: ProviderContext) -> dict[str
     return providers
 
 
-async def check_providers(config: GatewayConfig) -> None:
-    """Build and close every provider once, so that `check-config` catches bad options."""
+async def check_providers(config: GatewayConfig, today: date) -> list[str]:
+    """Build and close every provider once, so that `check-config` catches bad options and
+    retired models; the warnings about deprecated models."""
     async with aiohttp.ClientSession() as http:
-        for provider in build_providers(config, ProviderContext(http=http)).values():
-            await provider.aclose()
+        providers = build_providers(config, ProviderContext(http=http))
+        try:
+            return model_warnings(config, providers, today)
+        finally:
+            for provider in providers.values():
+                await provider.aclose()
 
 
 def build_state(config: GatewayConfig, shared: Shared) -> GatewayState:
     providers = build_providers(config, ProviderContext(http=shared.http))
+    warnings = model_warnings(config, providers, today_of(shared.clock.wall()))
     demo_mode = not any(p.has_credentials for p in providers.values())
     demo = demo_provider_for(providers) if demo_mode else None
     chains = Chains(config, providers, demo)
@@ -60,6 +69,7 @@ def build_state(config: GatewayConfig, shared: Shared) -> GatewayState:
         redact=Redactor(config.secrets()),
         auth=Authenticator(config, stream_tokens(config, shared)),
         shared=shared,
+        model_warnings=warnings,
     )
 
 

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +19,7 @@ from gateway.access_log import JsonFormatter
 from gateway.build import check_providers
 from gateway.chat_cli import run_chat
 from gateway.config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
+from gateway.model_lifecycle import today_of
 from gateway.server import serve
 
 
@@ -62,10 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = _config_path(args.config if args.command == "serve" else args.path)
     try:
         config = load_config(path)
-        asyncio.run(check_providers(config))
+        warnings = asyncio.run(check_providers(config, today_of(time.time())))
     except ConfigError as exc:
         print(f"ai-gateway: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    for warning in warnings:
+        print(f"ai-gateway: warning: {warning}", file=sys.stderr)
     if args.command == "check-config":
         print(describe(config))
         return 0

@@ -62,6 +62,7 @@ async def health(request: web.Request) -> web.Response:
             "auth": "api_key" if state.auth.required else "none",
             "open_streams": len(state.shared.streams),
             "draining": state.shared.draining,
+            "warnings": state.model_warnings,  # deprecated (or allowed retired) models
         }
     )
 

@@ -106,6 +106,7 @@ class GatewayState:
     # Requests that started on this config, from the moment they read it: its providers
     # are closed after a reload only once none is left.
     requests: InFlight[object] = field(default_factory=InFlight)  # a token per request
+    model_warnings: list[str] = field(default_factory=list)  # deprecated models configured
 
 
 @dataclass(slots=True)

@@ -30,7 +30,13 @@ BASE_CONFIG: dict[str, Any] = {
         "demo": {"type": "demo", "chunk_delay_ms": 0},
     },
     "models": {
-        "sonnet": {"provider": "anthropic", "model": "claude-sonnet-4-5-20250929"},
+        # Retired on 2026-11-30, kept for the tests: it takes a prefill and temperature, so
+        # continuation and sampling are tested on that kind of model too.
+        "sonnet": {
+            "provider": "anthropic",
+            "model": "claude-sonnet-4-5-20250929",
+            "allow_retired": True,
+        },
         "haiku": {"provider": "anthropic", "model": "claude-haiku-4-5-20251001"},
     },
     "chains": {"default": {"targets": ["sonnet"]}},

@@ -31,7 +31,7 @@ def _parse(overrides=None, env=ENV, text=None):
 def test_shipped_config_is_valid_and_defaults_to_sonnet():
     config = load_config(REPO / "config.yaml", environ={})
     sonnet = config.models[config.chains[config.default_chain].targets[0].model]
-    assert sonnet.model == "claude-sonnet-4-5-20250929"
+    assert sonnet.model == "claude-sonnet-5-5"
     assert config.server.port == 8080
     assert config.redis.url == ""
 
