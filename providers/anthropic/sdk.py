@@ -21,6 +21,7 @@ from providers.anthropic.lifecycle import lifecycle
 from providers.anthropic.models import Lessons, ModelRules
 from providers.anthropic.shared import (
     AnthropicSettings,
+    model_options,
     status_of_error_type,
     to_anthropic_params,
     with_lessons,
@@ -88,7 +89,8 @@ class AnthropicSdkProvider:
         params = to_anthropic_params(request, rules)
         # The SDK's own arguments no longer include sampling parameters: any the model
         # takes (by a config override) travel as extra body fields.
-        extra = {k: params.pop(k) for k in SAMPLING_PARAMS if k in params} | dict(model.options)
+        extra = {k: params.pop(k) for k in SAMPLING_PARAMS if k in params}
+        extra |= model_options(model.options, rules)
         try:
             events = await self._client.messages.create(
                 model=model.id,

@@ -7,7 +7,7 @@ mapping (the clients, `wire` and `sdk`, hold the stream transforms).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from typing import Any, Literal
 
@@ -63,6 +63,16 @@ def to_anthropic_params(request: UpstreamRequest, rules: ModelRules) -> dict[str
     }
     params.update({k: v for k, v in optional.items() if v is not None})
     return params
+
+
+def model_options(options: Mapping[str, Any], rules: ModelRules) -> dict[str, Any]:
+    """The alias's extra request fields, with `thinking: {type: enabled, budget_tokens}`
+    turned into `{type: adaptive}` for the models that take only that form (4.6 on)."""
+    fields = dict(options)
+    thinking = fields.get("thinking")
+    if rules.adaptive_thinking and isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        fields["thinking"] = {"type": "adaptive"}
+    return fields
 
 
 def dropped_params(request: UpstreamRequest, rules: ModelRules) -> list[str]:

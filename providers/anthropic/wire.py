@@ -24,6 +24,7 @@ from providers.anthropic.lifecycle import lifecycle
 from providers.anthropic.models import Lessons, ModelRules
 from providers.anthropic.shared import (
     AnthropicSettings,
+    model_options,
     status_of_error_type,
     to_anthropic_params,
     with_lessons,
@@ -76,7 +77,7 @@ class AnthropicWireProvider:
                 "model": model.id,
                 "stream": True,
                 **to_anthropic_params(request, rules),
-                **model.options,
+                **model_options(model.options, rules),
             }
             frames = post_sse(
                 self._http,

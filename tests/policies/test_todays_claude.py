@@ -112,3 +112,15 @@ async def test_stop_reasons_pass_through_to_done(gateway, fake_anthropic, stop_r
     body = {**CHAT, "stop_sequences": ["END"]}
     result = await post_stream(client, "/ai/stream/chat", body)
     assert (result.last["type"], result.last["stop_reason"]) == ("done", stop_reason)
+
+
+async def test_budgeted_thinking_in_config_reaches_a_5_series_model_as_adaptive(
+    gateway, fake_anthropic
+):
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    models = {**MODELS, "sonnet55": {**MODELS["sonnet55"], "options": {"thinking": thinking}}}
+    client = await gateway(**{**chain("sonnet55"), "models": models})
+    result = await post_stream(client, "/ai/stream/chat", {**CHAT, "max_tokens": 4096})
+
+    assert result.last["type"] == "done" and result.text == "Hello, world!"
+    assert fake_anthropic.seen[-1].body["thinking"] == {"type": "adaptive"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from providers.anthropic.models import Lessons, family_and_version, rules_for
-from providers.anthropic.shared import dropped_params, to_anthropic_params
+from providers.anthropic.shared import dropped_params, model_options, to_anthropic_params
 from providers.base import CONTINUE_PROMPT, Capabilities, Message, UpstreamRequest
 from providers.errors import UpstreamRejected
 
@@ -109,3 +109,16 @@ def test_a_400_that_names_what_was_sent_is_learned_once():
     assert not lessons.learn("claude-next-sonnet", refusal, REQUEST, rules)  # known already
     unrelated = UpstreamRejected("rejected", detail="max_tokens: must be at most 8192")
     assert not lessons.learn("claude-next-sonnet", unrelated, REQUEST, rules)
+
+
+def test_budgeted_thinking_becomes_adaptive_on_the_models_that_take_only_that():
+    options = {"thinking": {"type": "enabled", "budget_tokens": 2048}, "seed": 1}
+    old = model_options(options, rules_for("claude-haiku-4-5-20251001", OLD, NONE))
+    new = model_options(options, rules_for("claude-sonnet-5-5", OLD, NONE))
+    assert old == options
+    assert new == {"thinking": {"type": "adaptive"}, "seed": 1}
+
+
+def test_with_thinking_on_no_model_gets_a_prefill():
+    rules = rules_for("claude-haiku-4-5-20251001", OLD, NONE, thinking=True)
+    assert not rules.prefill
