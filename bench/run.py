@@ -207,7 +207,7 @@ def gateway_config(
             }
         ],
         "providers": {"demo": {"type": "demo", "chunk_delay_ms": gap_ms, "words": chunks}},
-        "models": {"sonnet": {"provider": "demo", "model": "claude-sonnet-4-5-20250929"}},
+        "models": {"sonnet": {"provider": "demo", "model": "claude-sonnet-5-5"}},
         "chains": {"default": {"targets": ["sonnet"]}},
     }
     if upstream is not None:
