@@ -76,13 +76,30 @@ class Authenticator:
             return self._by_id[tenant_id]
         key = presented_key(request)
         if not key:
-            raise Unauthorized(
-                "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
-            )
+            raise Unauthorized(missing_key_advice(request))
         tenant = self._by_digest.get(hashlib.sha256(key.encode()).hexdigest())
         if tenant is None:
             raise Unauthorized("Unknown API key.")
         return tenant
+
+
+CHAT_CLI_AGENT = "ai-gateway-chat"  # the User-Agent of `ai-gateway chat`
+DEMO_PAGE_CLIENT = "demo-page"  # the X-Gateway-Client header of the demo page
+
+
+def missing_key_advice(request: web.Request) -> str:
+    """What the client that sent a request without a key should do, in its own terms."""
+    if request.headers.get("X-Gateway-Client") == DEMO_PAGE_CLIENT:
+        return "This gateway needs an API key: fill in the key field above and send again."
+    if request.headers.get("User-Agent", "").startswith(CHAT_CLI_AGENT):
+        return "This gateway needs an API key: export AI_GATEWAY_KEY=<your key> and run again."
+    if request.method == "GET":
+        return (
+            "This gateway needs an API key. A browser's EventSource cannot send one: get a "
+            "stream token from POST /ai/stream/token (with the key in a header) and add "
+            "?token=<token> to this URL."
+        )
+    return "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
 
 
 def presented_key(request: web.Request) -> str:

@@ -16,6 +16,15 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from gateway.auth import CHAT_CLI_AGENT
+
+
+def url_problem(url: str, name: str) -> str | None:
+    """What is wrong with a gateway URL given on the command line or in `name`."""
+    if not url.startswith(("http://", "https://")):
+        return f"{name} {url!r} has no scheme: write http://{url.removeprefix('//')}"
+    return None
+
 
 async def chat(
     prompt: str | None,
@@ -27,7 +36,10 @@ async def chat(
     lines: TextIO = sys.stdin,
 ) -> int:
     url = os.environ.get("AI_GATEWAY_URL", "http://127.0.0.1:8080").rstrip("/")
-    headers = {"Content-Type": "application/json"}
+    if problem := url_problem(url, "AI_GATEWAY_URL"):
+        print(f"ai-gateway chat: {problem}", file=err)
+        return 2
+    headers = {"Content-Type": "application/json", "User-Agent": CHAT_CLI_AGENT}
     if os.environ.get("AI_GATEWAY_KEY"):
         headers["Authorization"] = f"Bearer {os.environ['AI_GATEWAY_KEY']}"
     history: list[dict[str, str]] = []

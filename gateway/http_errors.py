@@ -4,7 +4,8 @@ aiohttp itself answers an unknown path (404), a wrong method (405), HTTP it cann
 (400) and a handler that crashed (500), in plain text.  A client that parses error bodies
 gets here the shape the handlers use, with the same status:
 
-- on the stream routes (`/ai/stream/...`, but for the JSON endpoints `health` and `token`):
+- on the stream routes (`/ai/stream/...`, but for the JSON endpoints `health`, `token`
+  and `models`):
   one SSE error frame, as for a stream that fails before its first byte
   (`SseFormat.error_response`);
 - elsewhere: JSON `{"error": "<message>", "code": "<code>"}`: the ops routes'
@@ -42,7 +43,7 @@ from providers.errors import (
 )
 
 _STREAM_PREFIX = "/ai/stream/"
-_JSON_UNDER_STREAM_PREFIX = ("/ai/stream/health", "/ai/stream/token")
+_JSON_UNDER_STREAM_PREFIX = ("/ai/stream/health", "/ai/stream/token", "/ai/stream/models")
 _OWN_TEXT = Redactor([])  # every message here is the gateway's own text, never a secret
 _NOT_FOUND = (
     "There is no endpoint at this path; streams are POST /ai/stream/chat and "

@@ -7,6 +7,7 @@ identical text, in word-sized chunks, `chunk_delay_ms` apart.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
@@ -60,19 +61,33 @@ class DemoProvider:
 
 
 def demo_answer_chunks(prompt: str, words: int, max_tokens: int) -> list[str]:
-    """The demo's answer as word-sized chunks (one "token" per chunk)."""
-    topic = " ".join(prompt.split()[:12]) or "your request"
-    text = (
-        f'This is the offline demo provider of ai-stream-gateway answering: "{topic}". '
-        "No API key is configured, so no model is called; set ANTHROPIC_API_KEY and restart "
-        "to stream real answers. Everything else is live: the request was validated, passed "
-        "through the policy chain and is streamed to you as Server-Sent Events, one content "
-        "event per chunk, followed by one done event that names the model. "
-    )
-    vocabulary = text.split(" ")
-    vocabulary = [w for w in vocabulary if w]
-    count = min(words, max_tokens)
-    return [(" " if i else "") + vocabulary[i % len(vocabulary)] for i in range(count)]
+    """The demo's answer as word-sized chunks (one "token" per chunk).
+
+    `words` is the answer's natural length: it ends on the last whole sentence that fits
+    (the sentences repeat for long answers), or, when not even the first one fits, after
+    `words` words.  `max_tokens` cuts it wherever it falls, as it cuts a real model's
+    answer, and the provider then reports `stop_reason: max_tokens`.
+    """
+    topic = " ".join(prompt.split()[:12])
+    sentences = [
+        "This is the offline demo provider of ai-stream-gateway.",
+        f'You asked: "{topic}".' if topic else "You sent no text.",
+        "No API key is set, so no model is called and nothing is billed.",
+        "Export ANTHROPIC_API_KEY and restart the gateway for real answers.",
+        "Everything else is live: validation, the policy chain, rate limits and "
+        "Server-Sent Events.",
+        "The done event names the model that answered.",
+    ]
+    answer: list[str] = []
+    for i in itertools.count():
+        sentence = sentences[i % len(sentences)].split()
+        if len(answer) + len(sentence) > words:
+            break
+        answer += sentence
+    if not answer:
+        answer = sentences[0].split()[:words]
+    count = min(len(answer), max_tokens)
+    return [(" " if i else "") + word for i, word in enumerate(answer[:count])]
 
 
 def _count_words(request: UpstreamRequest) -> int:

@@ -4,53 +4,12 @@ Playwright, against a gateway on loopback serving the demo provider."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-from pathlib import Path
-
-import pytest
-from playwright.async_api import async_playwright
+import re
 
 from gateway.cli import hash_api_key
+from tests.browser.conftest import demo, screenshot
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 KEY = "browser-tenant-key-000001"
-
-
-def require_chromium() -> None:
-    if shutil.which(CHROMIUM):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail("chromium is not installed (apt-get install -y chromium)")
-    pytest.skip("chromium is not installed (apt-get install -y chromium)")
-
-
-@pytest.fixture
-async def browser():
-    require_chromium()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield browser
-        await browser.close()
-
-
-def demo(words: int, delay_ms: int) -> dict:
-    return {
-        "api_key": "",
-        "providers": {"demo": {"type": "demo", "chunk_delay_ms": delay_ms, "words": words}},
-    }
 
 
 async def test_demo_page_streams_text_in_steps_and_shows_the_model(gateway, browser):
@@ -69,13 +28,15 @@ async def test_demo_page_streams_text_in_steps_and_shows_the_model(gateway, brow
             break
         await asyncio.sleep(0.02)
     status = await page.text_content("[data-testid=status]")
-    assert status == "Done · model: demo"
+    assert re.fullmatch(r"Done · \d+ tokens in \d+\.\d s", status or ""), status
     assert len([n for n in lengths if n > 0]) >= 5  # it grew in steps, not all at once
     assert lengths == sorted(lengths)
     final = await page.text_content(".assistant")
     assert final.startswith("This is the offline demo provider")
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / "demo-page.png"), full_page=True)
+    assert final.endswith(".") and len(final.split()) <= 40  # a whole sentence, within words
+    assert await page.text_content("[data-testid=answer-meta]") == "Model: demo"
+    assert await page.is_visible("[data-testid=banner]")
+    await screenshot(page, "demo-page")
 
 
 async def test_stop_button_aborts_the_stream_and_the_gateway_sees_it(gateway, browser):
