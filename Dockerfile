@@ -13,6 +13,9 @@ COPY config.yaml ./config.yaml
 USER gateway
 EXPOSE 8080
 ENV AI_GATEWAY_CONFIG=/app/config.yaml
+# Listen on every address of the container.  With ANTHROPIC_API_KEY set, serve refuses
+# auth.mode none on it unless AI_GATEWAY_ALLOW_UNAUTHENTICATED_NETWORK=true (see README).
+ENV AI_GATEWAY_HOST=0.0.0.0
 # Liveness for Docker; orchestrators should also use /livez (liveness) and /readyz
 # (readiness: config loaded, Redis answering when configured, not draining).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=5s --retries=3 \

@@ -18,6 +18,7 @@ from aiohttp import web
 from redis.asyncio import Redis, RedisCluster
 
 from gateway.build import build_state
+from gateway.catalog import add_catalog_routes
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.cors import Cors
 from gateway.http_errors import route_errors
@@ -46,6 +47,7 @@ def create_app(config: GatewayConfig, clock: Clock | None = None) -> web.Applica
     app.on_response_prepare.append(cors.add_headers)
     add_routes(app)
     add_ops_routes(app, config)
+    add_catalog_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=config.server.upstream_connections, limit_per_host=0)
@@ -101,6 +103,12 @@ def announce(state: GatewayState) -> None:
         log.info("rate limits: in-process limiter (no REDIS_URL); limits hold per replica")
     else:
         log.info("rate limits: shared in Redis (on error: %s)", state.config.redis.on_error)
+        if not state.config.auth.stream_token_secret:
+            log.warning(
+                "auth.stream_token_secret is not set: this replica signs EventSource stream "
+                "tokens with a random secret of its own, so other replicas refuse its tokens; "
+                "set AI_GATEWAY_TOKEN_SECRET to one long random value on every replica"
+            )
 
 
 async def reload(app: web.Application, path: str | Path) -> bool:

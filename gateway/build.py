@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import aiohttp
@@ -40,13 +41,20 @@ def build_providers(config: GatewayConfig, context: ProviderContext) -> dict[str
     return providers
 
 
-async def check_providers(config: GatewayConfig, today: date) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class ProviderCheck:
+    demo_mode: bool  # no provider has credentials
+    warnings: list[str]  # deprecated models configured
+
+
+async def check_providers(config: GatewayConfig, today: date) -> ProviderCheck:
     """Build and close every provider once, so that `check-config` catches bad options and
-    retired models; the warnings about deprecated models."""
+    retired models, and can say whether the config would serve in demo mode."""
     async with aiohttp.ClientSession() as http:
         providers = build_providers(config, ProviderContext(http=http))
         try:
-            return model_warnings(config, providers, today)
+            demo_mode = not any(p.has_credentials for p in providers.values())
+            return ProviderCheck(demo_mode, model_warnings(config, providers, today))
         finally:
             for provider in providers.values():
                 await provider.aclose()

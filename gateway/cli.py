@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import hashlib
 import json
 import logging
@@ -14,10 +15,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
 
 from gateway.access_log import JsonFormatter
 from gateway.build import check_providers
-from gateway.chat_cli import run_chat
+from gateway.chat_cli import run_chat, url_problem
 from gateway.config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
 from gateway.model_lifecycle import today_of
 from gateway.server import serve
@@ -58,35 +61,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "chat":
         return run_chat(args.prompt, args.model, args.system, args.max_tokens)
     if args.command == "hash-key":
-        key = args.key if args.key is not None else sys.stdin.readline().strip()
+        key = args.key if args.key is not None else _read_key()
+        if not key:
+            print(
+                "ai-gateway hash-key: no key given: pass it as an argument or on standard input",
+                file=sys.stderr,
+            )
+            return 2
         print(hash_api_key(key))
         return 0
     path = _config_path(args.config if args.command == "serve" else args.path)
     try:
         config = load_config(path)
-        warnings = asyncio.run(check_providers(config, today_of(time.time())))
+        checked = asyncio.run(check_providers(config, today_of(time.time())))
     except ConfigError as exc:
         print(f"ai-gateway: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    for warning in warnings:
+    for warning in checked.warnings:
         print(f"ai-gateway: warning: {warning}", file=sys.stderr)
     if args.command == "check-config":
-        print(describe(config))
+        print(describe(config, checked.demo_mode))
         return 0
-    serve_forever(config, path, host=args.host, port=args.port)
+    try:
+        serve_forever(config, path, host=args.host, port=args.port)
+    except ConfigError as exc:
+        print(f"ai-gateway: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _read_key() -> str:
+    """The key from standard input: asked for without echo at a terminal."""
+    if sys.stdin.isatty():
+        return getpass.getpass("API key (not shown): ").strip()
+    return sys.stdin.readline().strip()
 
 
 def hash_api_key(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def describe(config: GatewayConfig) -> str:
+def describe(config: GatewayConfig, demo_mode: bool) -> str:
     chain = config.chains[config.default_chain]
+    mode = "demo mode (no provider has credentials)" if demo_mode else "live"
     return (
         f"config OK: {len(config.providers)} providers, {len(config.models)} models, "
         f"{len(config.chains)} chains; default chain '{config.default_chain}' "
-        f"→ {' → '.join(t.model for t in chain.targets)}"
+        f"→ {' → '.join(t.model for t in chain.targets)}; {mode}; auth {config.auth.mode}; "
+        f"listening on {config.server.host}:{config.server.port}"
     )
 
 
@@ -115,6 +137,9 @@ def configure_logging(log_format: str) -> None:
 
 def print_usage(url: str, day: str | None, tenant: str | None, as_json: bool) -> int:
     """`ai-gateway usage`: the admin usage report of a running gateway, as a table."""
+    if problem := url_problem(url, "--url"):
+        print(f"ai-gateway usage: {problem}", file=sys.stderr)
+        return 2
     query = urllib.parse.urlencode({k: v for k, v in (("day", day), ("tenant", tenant)) if v})
     request = urllib.request.Request(f"{url.rstrip('/')}/admin/usage?{query}")
     request.add_header("Authorization", f"Bearer {os.environ.get('AI_GATEWAY_ADMIN_KEY', '')}")
@@ -125,6 +150,12 @@ def print_usage(url: str, day: str | None, tenant: str | None, as_json: bool) ->
         print(
             f"ai-gateway usage: {exc.code} {exc.read().decode(errors='replace')}", file=sys.stderr
         )
+        if exc.code in (401, 403):
+            print(
+                "ai-gateway usage: the report needs the gateway's admin key: "
+                "export AI_GATEWAY_ADMIN_KEY=<admin.api_key of the gateway>",
+                file=sys.stderr,
+            )
         return 1
     except urllib.error.URLError as exc:
         print(f"ai-gateway usage: cannot reach {url} ({exc.reason})", file=sys.stderr)
@@ -144,7 +175,18 @@ def print_usage(url: str, day: str | None, tenant: str | None, as_json: bool) ->
 
 
 def _config_path(given: str | None) -> str:
-    return given or os.environ.get("AI_GATEWAY_CONFIG") or DEFAULT_CONFIG_PATH
+    """The config file named, else ./config.yaml, else the one packaged with the gateway
+    (so that `ai-gateway serve` works anywhere, and says which file it read)."""
+    named = given or os.environ.get("AI_GATEWAY_CONFIG")
+    if named or Path(DEFAULT_CONFIG_PATH).exists():
+        return named or DEFAULT_CONFIG_PATH
+    packaged = str(resources.files("gateway") / "default_config.yaml")
+    print(
+        f"ai-gateway: no {DEFAULT_CONFIG_PATH} here and no AI_GATEWAY_CONFIG: using the "
+        f"packaged default ({packaged}); copy it to {DEFAULT_CONFIG_PATH} to change it",
+        file=sys.stderr,
+    )
+    return packaged
 
 
 if __name__ == "__main__":

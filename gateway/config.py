@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -39,6 +39,7 @@ from policies.settings import (
 DEFAULT_CONFIG_PATH = "config.yaml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_KEYS = {"api_key", "admin_key", "stream_token_secret"}
+_KEY_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 class ConfigError(Exception):
@@ -53,7 +54,17 @@ class CorsConfig(_Strict):
     allow_origins: list[str] = Field(default_factory=list)
     allow_methods: list[str] = Field(default_factory=lambda: ["GET", "POST", "OPTIONS"])
     allow_headers: list[str] = Field(default_factory=lambda: ["*"])
-    expose_headers: list[str] = Field(default_factory=lambda: ["Retry-After", "X-Request-ID"])
+    expose_headers: list[str] = Field(
+        default_factory=lambda: [
+            "Retry-After",
+            "X-Request-ID",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+            "X-Gateway-Dropped-Params",
+        ],
+        description="response headers a browser's script may read",
+    )
     max_age_s: int = Field(default=600, ge=0)
 
 
@@ -72,7 +83,9 @@ class DateContextConfig(_Strict):
 
 
 class ServerConfig(_Strict):
-    host: str = "0.0.0.0"
+    host: str = Field(
+        default="127.0.0.1", description="listen here; 0.0.0.0 for every address (see auth)"
+    )
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     keepalive_seconds: float = Field(default=15, gt=0)
@@ -101,6 +114,17 @@ class ServerConfig(_Strict):
 
 class RedisConfig(_Strict):
     url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _has_a_scheme(cls, url: str) -> str:
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"'{url}' has no scheme: write redis://{url.removeprefix('//')} "
+                "(rediss:// for TLS, unix:// for a socket)"
+            )
+        return url
+
     cluster: bool = False
     on_error: Literal["fail_open", "fail_closed"] = "fail_open"
     socket_timeout_ms: int = Field(default=250, ge=10, le=10_000)
@@ -197,14 +221,28 @@ class AuthConfig(_Strict):
     )
     stream_token_secret: str = Field(default="", description="signs EventSource stream tokens")
     stream_token_ttl_s: float = Field(default=300, gt=0, le=86_400)
+    allow_unauthenticated_network: bool = Field(
+        default=False,
+        description="serve mode none with provider keys on a non-loopback address",
+    )
 
 
 class TenantConfig(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     name: str = ""
-    keys: list[Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = Field(
-        default_factory=list, description="from `ai-gateway hash-key`"
-    )
+    keys: list[str] = Field(default_factory=list, description="from `ai-gateway hash-key`")
+
+    @field_validator("keys")
+    @classmethod
+    def _hashes_not_keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            if not _KEY_HASH.fullmatch(key):
+                raise ValueError(
+                    "a key is stored as its hash, never as itself: run `ai-gateway hash-key` "
+                    "and put its output (sha256:...) here"
+                )
+        return keys
+
     chains: list[str] = Field(default_factory=list)
     default_chain: str | None = None
     limits: TenantLimits = Field(default_factory=TenantLimits)
@@ -298,7 +336,10 @@ def parse_config(
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}: {where}not valid YAML ({problem})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
     try:

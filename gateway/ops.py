@@ -72,17 +72,25 @@ async def livez(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when this replica serves requests.  Redis down makes it unready only with
+    `on_error: fail_closed`: with `fail_open` the replica still serves (in-process
+    limits), and pulling every replica out of service would defeat fail-open.  Health
+    and this answer's `degraded` still say Redis is down."""
     state = _state(request)
-    problems = []
+    problems: list[str] = []
+    degraded: list[str] = []
     if state.shared.draining:
         problems.append("draining")
     if state.shared.redis is not None:
         try:
             await state.shared.redis.ping()
         except (RedisError, OSError, TimeoutError):
-            problems.append("redis not answering")
+            fail_closed = state.config.redis.on_error == "fail_closed"
+            (problems if fail_closed else degraded).append("redis not answering")
     status = 503 if problems else 200
-    return web.json_response({"ready": not problems, "problems": problems}, status=status)
+    return web.json_response(
+        {"ready": not problems, "problems": problems, "degraded": degraded}, status=status
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:

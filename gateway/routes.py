@@ -70,9 +70,11 @@ async def stream_token(request: web.Request) -> web.Response:
     try:
         tenant = state.auth.authenticate(request)
     except GatewayError as error:
-        return web.json_response({"error": error.message}, status=error.client_status)
+        body = {"error": error.message, "code": error.code}
+        return web.json_response(body, status=error.client_status)
     tokens = state.auth.tokens
-    return web.json_response({"token": tokens.issue(tenant.id), "expires_in": tokens.ttl_s})
+    expires_in = int(tokens.ttl_s)  # whole seconds, as the docs show it
+    return web.json_response({"token": tokens.issue(tenant.id), "expires_in": expires_in})
 
 
 async def stream(

@@ -20,8 +20,9 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.app import create_app, drain, reload
-from gateway.config import GatewayConfig, ServerConfig
+from gateway.config import ConfigError, GatewayConfig, ServerConfig
 from gateway.connections import ConnectionCap
+from gateway.exposure import open_relay_problem
 from gateway.listener import GatewayRunner
 from gateway.ops import metrics_response
 from gateway.state import STATE
@@ -33,6 +34,11 @@ async def serve(config: GatewayConfig, config_path: str | Path, host: str, port:
     app = create_app(config)
     runner = main_runner(app, config.server)
     await runner.setup()
+    state = app[STATE].current
+    problem = open_relay_problem(host, config, state.chains.demo_mode)
+    if problem is not None:
+        await runner.cleanup()
+        raise ConfigError(problem)
     runner.cap.register(app[STATE].current.shared.metrics.registry)
     metrics_runner: web.AppRunner | None = None
     stop = asyncio.Event()

@@ -17,6 +17,7 @@ sections get a row and their items' keys get rows (`providers.<name>.type`,
 
 from __future__ import annotations
 
+import json
 import re
 import types
 import typing
@@ -27,12 +28,14 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from gateway.config import GatewayConfig
+from gateway.app import create_app
+from gateway.config import GatewayConfig, load_config
 from policies.settings import BreakerOverrides, RetryOverrides, TimeoutOverrides
 from providers.anthropic.shared import AnthropicSettings
 from providers.demo import DemoSettings
 from providers.openai_compatible import OpenAICompatibleSettings
 from providers.registry import find_factory
+from tests.sse_client import read_stream
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", REPO / "CONTRIBUTING.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -283,3 +286,18 @@ def test_the_paths_and_tests_the_docs_name_exist(doc):
         if not re.search(rf"def {name}\b", tests_source):
             missing.append(name)
     assert not missing, f"named but not found: {missing}"
+
+
+async def test_the_readmes_example_is_what_the_shipped_config_streams(aiohttp_client):
+    """The curl example's request, run against the shipped config in demo mode, gives the
+    README's first events and its `done` line (but the request id)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    body = json.loads(re.search(r"-d '(\{.*?\})'", readme).group(1))
+    shown = [json.loads(line[6:]) for line in readme.splitlines() if line.startswith("data: {")]
+    client = await aiohttp_client(create_app(load_config(REPO / "config.yaml", environ={})))
+    async with client.post("/ai/stream/generate", json=body) as response:
+        events = (await read_stream(response)).events
+
+    assert events[: len(shown) - 1] == shown[:-1]
+    done = {k: v for k, v in events[-1].items() if k != "request_id"}
+    assert done == {k: v for k, v in shown[-1].items() if k != "request_id"}

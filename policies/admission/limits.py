@@ -171,8 +171,8 @@ def quota_from_tat(limit: int, tat_ms: float, now_ms: float) -> Quota:
 
 
 def refusal(limit_name: str, retry_after_ms: float, quota: Quota | None) -> Decision:
-    """A refused decision; its quota shows nothing remaining until the retry time."""
+    """A refused decision; its quota shows nothing remaining until the retry time, so
+    that `RateLimit-Reset` says what `Retry-After` says (whole seconds, at least one)."""
     if quota is not None:
-        reset_s = max(quota.reset_s, math.ceil(retry_after_ms / 1000))
-        quota = Quota(quota.limit, 0, reset_s)
+        quota = Quota(quota.limit, 0, max(1, math.ceil(retry_after_ms / 1000)))
     return Decision(False, refusal=Refusal(limit_name, retry_after_ms / 1000, quota))

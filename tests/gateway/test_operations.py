@@ -217,8 +217,11 @@ async def test_health_keeps_the_guide_shape_and_adds_components(gateway):
     assert health["draining"] is False
 
 
-async def test_livez_and_readyz(gateway, own_redis_server, key_prefix):
-    client = await gateway(redis={"url": own_redis_server.url, "key_prefix": key_prefix})
+async def test_livez_and_readyz_when_redis_is_down_and_limits_fail_closed(
+    gateway, own_redis_server, key_prefix
+):
+    redis = {"url": own_redis_server.url, "key_prefix": key_prefix, "on_error": "fail_closed"}
+    client = await gateway(redis=redis)
     async with client.get("/livez") as response:
         assert response.status == 200
     async with client.get("/readyz") as response:
@@ -228,6 +231,19 @@ async def test_livez_and_readyz(gateway, own_redis_server, key_prefix):
         assert response.status == 503
         assert (await response.json())["problems"] == ["redis not answering"]
     async with client.get("/livez") as response:
+        assert response.status == 200
+
+
+async def test_a_fail_open_replica_stays_ready_while_redis_is_down(
+    gateway, own_redis_server, key_prefix
+):
+    client = await gateway(redis={"url": own_redis_server.url, "key_prefix": key_prefix})
+    own_redis_server.stop()
+    async with client.get("/readyz") as response:
+        assert response.status == 200  # it serves, with in-process limits
+        ready = await response.json()
+    assert ready == {"ready": True, "problems": [], "degraded": ["redis not answering"]}
+    async with client.post("/ai/stream/chat", json=CHAT) as response:
         assert response.status == 200
 
 
