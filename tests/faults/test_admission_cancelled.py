@@ -24,7 +24,7 @@ LIMITS = Limits(concurrent_streams=1, tokens_per_minute=100_000, daily_tokens=1_
 
 
 class _Held:
-    """Mixed into a real backend: an admission is decided and its reply then held; a
+    """Mixed in before a real backend: an admission is decided and its reply then held; a
     release is held before it is sent.  Each until `go` is set."""
 
     def _hold_init(self) -> None:
@@ -37,35 +37,26 @@ class _Held:
             self.waiting.set()
             await self.go.wait()
 
+    async def admit(self, plan: Plan) -> Decision:
+        decision: Decision = await super().admit(plan)  # type: ignore[misc]
+        await self._wait("admit")
+        return decision
 
-class HeldMemory(MemoryLimiter, _Held):
+    async def release(self, admission: Admission, used: Usage, model: str) -> None:
+        await self._wait("release")
+        await super().release(admission, used, model)  # type: ignore[misc]
+
+
+class HeldMemory(_Held, MemoryLimiter):
     def __init__(self) -> None:
         super().__init__()
         self._hold_init()
 
-    async def admit(self, plan: Plan) -> Decision:
-        decision = await super().admit(plan)
-        await self._wait("admit")
-        return decision
 
-    async def release(self, admission: Admission, used: Usage, model: str) -> None:
-        await self._wait("release")
-        await super().release(admission, used, model)
-
-
-class HeldRedis(RedisLimiter, _Held):
+class HeldRedis(_Held, RedisLimiter):
     def __init__(self, client: Redis | RedisCluster, prefix: str) -> None:
         super().__init__(client, prefix)
         self._hold_init()
-
-    async def admit(self, plan: Plan) -> Decision:
-        decision = await super().admit(plan)
-        await self._wait("admit")
-        return decision
-
-    async def release(self, admission: Admission, used: Usage, model: str) -> None:
-        await self._wait("release")
-        await super().release(admission, used, model)
 
 
 @pytest.fixture(params=["memory", "redis", "cluster"])
