@@ -5,8 +5,9 @@ failure Redis is marked down and a background probe tries a write every second u
 one succeeds.  (A PING is not enough: a Redis that answers it but refuses or holds
 writes, out of memory, read-only after a failover or paused, would be marked up and down
 again on every request.)  Meanwhile `on_error: fail_open` admits through the in-process
-backend (the same limits, per replica) and `fail_closed` refuses with 503.  Each admission is released by the
-backend that granted it.  Open leases are renewed in one batch every third of their TTL.
+backend (the same limits, per replica) and `fail_closed` refuses with 503.  Each
+admission is released by the backend that granted it.  Open leases are renewed in one
+batch every third of their TTL.
 
 A release that Redis did not confirm is kept (up to `MAX_UNSETTLED`) and sent again once
 Redis answers: otherwise a stream that ended during an outage would keep its reservation
