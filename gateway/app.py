@@ -22,6 +22,7 @@ from gateway.catalog import add_catalog_routes
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.cors import Cors
 from gateway.http_errors import route_errors
+from gateway.messages_api import add_messages_routes
 from gateway.ops import add_ops_routes
 from gateway.redis_client import redis_client
 from gateway.routes import add_routes
@@ -48,6 +49,7 @@ def create_app(config: GatewayConfig, clock: Clock | None = None) -> web.Applica
     add_routes(app)
     add_ops_routes(app, config)
     add_catalog_routes(app)
+    add_messages_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=config.server.upstream_connections, limit_per_host=0)

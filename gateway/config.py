@@ -71,6 +71,10 @@ class CorsConfig(_Strict):
 class DateContextConfig(_Strict):
     enabled: bool = True
     timezone: str = "UTC"
+    api_routes: bool = Field(
+        default=False,
+        description="also on /v1/messages, whose clients send their own system prompts",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -10,6 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -18,7 +19,7 @@ from aiohttp import web
 from gateway import access_log
 from gateway.formats import SseFormat, StreamFormat, TextFormat
 from gateway.metrics import RequestRecord
-from gateway.schemas import ChatBody, GenerateBody, parse_body
+from gateway.schemas import ChatBody, GenerateBody, RequestBody, parse_body
 from gateway.state import STATE, GatewayState
 from gateway.streaming import SseStream, StreamOptions, StreamOutcome
 from policies.admission import admit
@@ -39,7 +40,7 @@ from providers.errors import (
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-BodyModel = type[ChatBody] | type[GenerateBody]
+BodyModel = type[RequestBody]
 BodyReader = Callable[[web.Request], Awaitable[Any]]
 
 
@@ -77,15 +78,27 @@ async def stream_token(request: web.Request) -> web.Response:
     return web.json_response({"token": tokens.issue(tenant.id), "expires_in": expires_in})
 
 
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How a route speaks, where it is not the guide's schema: the shape of its errors
+    before the stream, the format of its answer (known once the body is read: a client
+    may ask for a whole answer, and the first event may name the model that serves), and
+    whether the date is added to its system prompt."""
+
+    errors: StreamFormat
+    answer: Callable[[Any, Call], StreamFormat]
+    date_context: bool = True
+
+
 async def stream(
-    request: web.Request, body_model: BodyModel, read: BodyReader
+    request: web.Request, body_model: BodyModel, read: BodyReader, dialect: Dialect | None = None
 ) -> web.StreamResponse:
     state = _state(request)
     record = RequestRecord(request_id_of(request), route=request.path)
     in_flight = object()
     state.requests.add(in_flight)  # this config's providers stay open until it ends
     try:
-        return await _stream(request, body_model, read, state, record)
+        return await _stream(request, body_model, read, state, record, dialect)
     finally:
         state.requests.discard(in_flight)
         record.duration_s = time.perf_counter() - record.started
@@ -99,9 +112,10 @@ async def _stream(
     read: BodyReader,
     state: GatewayState,
     record: RequestRecord,
+    dialect: Dialect | None,
 ) -> web.StreamResponse:
     headers = {"X-Request-ID": record.request_id}
-    wire = stream_format(request)
+    wire = dialect.errors if dialect is not None else stream_format(request)
     try:
         if state.shared.draining:
             raise ShuttingDown()
@@ -122,7 +136,9 @@ async def _stream(
         return wire.error_response(error, record.request_id, state.redact, headers)
 
     # From here the admission is this handler's: every way out goes through the release.
-    call = Call.start(upstream_request, chain)
+    call = Call.start(upstream_request, chain, dialect.date_context if dialect else True)
+    if dialect is not None:
+        wire = dialect.answer(body, call)
     outcome = StreamOutcome(text=[] if tenant.log_content else None)
     sse: SseStream | None = None
     try:

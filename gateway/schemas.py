@@ -7,7 +7,7 @@ joined; the first message must come from the user.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -108,9 +108,23 @@ class GenerateBody(_Options):
         )
 
 
-def parse_body(
-    model: type[ChatBody] | type[GenerateBody], data: Any, max_tokens_limit: int
-) -> ChatBody | GenerateBody:
+class RequestBody(Protocol):
+    """A validated request body of any route: the model it names, and the normalized
+    request it stands for."""
+
+    @property
+    def model(self) -> str | None: ...
+
+    @classmethod
+    def model_validate(cls, obj: Any, *, context: Any = None) -> Self: ...
+
+    def to_upstream(self) -> UpstreamRequest: ...
+
+
+_Body = TypeVar("_Body", bound=RequestBody)
+
+
+def parse_body(model: type[_Body], data: Any, max_tokens_limit: int) -> _Body:
     """Validate a decoded JSON body; failures become one readable `InvalidRequest` (422)."""
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")

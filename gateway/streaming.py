@@ -111,9 +111,11 @@ class SseStream:
                         if isinstance(item, TextDelta):
                             if not item.text:
                                 continue
-                            response = self._response or await self._commit()
-                            await response.write(wire.content(item.text))
-                            self._keepalive.wrote()
+                            chunk = wire.content(item.text)
+                            if chunk:  # (a format that answers whole holds its text back)
+                                response = self._response or await self._commit()
+                                await response.write(chunk)
+                                self._keepalive.wrote()
                             if outcome.first_content_at is None:
                                 outcome.first_content_at = clock()
                             outcome.sent_chars += len(item.text)

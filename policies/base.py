@@ -78,10 +78,12 @@ class Call:
     target: Target | None = None
     deadline: float = field(default_factory=lambda: time.monotonic() + 3600)
     stats: CallStats = field(default_factory=CallStats)
+    date_context: bool = True  # whether the date-context step adds the date (per route)
 
     @classmethod
-    def start(cls, request: UpstreamRequest, chain: Chain) -> Call:
-        return cls(request=request, chain=chain, deadline=time.monotonic() + chain.deadline_s)
+    def start(cls, request: UpstreamRequest, chain: Chain, date_context: bool = True) -> Call:
+        deadline = time.monotonic() + chain.deadline_s
+        return cls(request=request, chain=chain, deadline=deadline, date_context=date_context)
 
     @property
     def current_target(self) -> Target:
