@@ -19,6 +19,7 @@ from redis.asyncio import Redis, RedisCluster
 
 from gateway.build import build_state
 from gateway.catalog import add_catalog_routes
+from gateway.chat_completions_api import add_chat_completions_routes
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.cors import Cors
 from gateway.http_errors import route_errors
@@ -50,6 +51,7 @@ def create_app(config: GatewayConfig, clock: Clock | None = None) -> web.Applica
     add_ops_routes(app, config)
     add_catalog_routes(app)
     add_messages_routes(app)
+    add_chat_completions_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=config.server.upstream_connections, limit_per_host=0)

@@ -22,7 +22,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.routes import Dialect, read_json, stream
+from gateway.routes import Dialect, read_json, served_model, stream
 from gateway.sse import SSE_HEADERS, Redactor
 from gateway.state import STATE
 from policies.base import Call
@@ -255,7 +255,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         message_id = "msg_" + uuid.uuid4().hex[:24]
         if not body.stream:
             return WholeMessage(message_id)
-        return MessageEvents(message_id, lambda: call.stats.served_by or call.current_target.model)
+        return MessageEvents(message_id, lambda: served_model(call))
 
     dialect = Dialect(MessagesErrors(), answer, config.server.date_context.api_routes)
     return await stream(request, MessagesBody, read_json, dialect)

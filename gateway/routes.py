@@ -256,6 +256,11 @@ def _chain_report(call: Call) -> dict[str, Any]:
     return report
 
 
+def served_model(call: Call) -> str:
+    """The model that produced the answer so far (after any fallback)."""
+    return call.stats.served_by or call.current_target.model
+
+
 def _adjustment_headers(call: Call) -> dict[str, str]:
     """What the gateway left out of the request because the model refuses it."""
     dropped = call.stats.dropped_params
