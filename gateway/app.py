@@ -27,6 +27,7 @@ from gateway.messages_api import add_messages_routes
 from gateway.ops import add_ops_routes
 from gateway.redis_client import redis_client
 from gateway.routes import add_routes
+from gateway.sdk_extras import add_sdk_extras_routes
 from gateway.state import STATE, Clock, GatewayState, Shared, StateRef
 from policies.admission.limiter import Limiter
 from policies.admission.redis_backend import RedisLimiter
@@ -52,6 +53,7 @@ def create_app(config: GatewayConfig, clock: Clock | None = None) -> web.Applica
     add_catalog_routes(app)
     add_messages_routes(app)
     add_chat_completions_routes(app)
+    add_sdk_extras_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=config.server.upstream_connections, limit_per_host=0)

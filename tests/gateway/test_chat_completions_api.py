@@ -110,3 +110,11 @@ async def test_tools_are_refused_with_a_message_that_says_so(sdk_for):
     with pytest.raises(openai.BadRequestError) as info:
         await client.chat.completions.create(model="sonnet", messages=ASK, tools=[tool])
     assert "tool calls are not served" in info.value.message
+
+
+async def test_the_sdk_lists_the_models_the_key_may_use(sdk_for):
+    client = await sdk_for()
+    page = await client.models.list()
+    ids = [model.id for model in page.data]
+    assert ids == sorted(ids) and {"default", "sonnet", "haiku", SONNET} <= set(ids)
+    assert {model.owned_by for model in page.data} == {"gateway"}

@@ -110,3 +110,17 @@ async def test_tools_are_refused_with_a_message_that_says_so(sdk_for):
     with pytest.raises(anthropic.BadRequestError) as info:
         await client.messages.create(model="sonnet", max_tokens=10, messages=ASK, tools=[tool])
     assert "tool use is not served" in info.value.message
+
+
+async def test_the_sdk_lists_the_models_the_key_may_use(sdk_for):
+    client = await sdk_for()
+    page = await client.models.list()
+    ids = [model.id for model in page.data]
+    assert ids == sorted(ids) and {"default", "sonnet", "haiku", SONNET} <= set(ids)
+
+
+async def test_count_tokens_is_estimated_and_says_so(sdk_for):
+    client = await sdk_for()
+    counted = await client.messages.with_raw_response.count_tokens(model="sonnet", messages=ASK)
+    assert counted.headers["x-gateway-token-count"] == "estimated"
+    assert (await counted.parse()).input_tokens == 4  # "What is FastAPI?": 16 characters
