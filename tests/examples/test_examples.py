@@ -126,3 +126,17 @@ async def test_curl_examples(gateway):
     assert code == 0, err
     assert out.count('"type":"done"') == 2
     assert '"streaming_enabled": true' in out
+
+
+@pytest.mark.parametrize("sdk", ["anthropic", "openai"])
+async def test_the_official_javascript_sdks_stream_through_the_gateway(gateway, sdk):
+    node = require("node")
+    if not (WEB / "node_modules/openai").exists():
+        pytest.fail("examples/web has no node_modules: run the README's test command")
+    url = await base_url(
+        gateway, auth={"mode": "api_key"}, tenants=[{"id": "t", "keys": [hash_api_key("k1")]}]
+    )
+    code, out, err = await run(node, "sdk-stream.mjs", sdk, url, "k1", "What is FastAPI?", cwd=WEB)
+    assert code == 0, err
+    assert out.startswith("This is the offline demo provider")
+    assert "[model: demo" in err
