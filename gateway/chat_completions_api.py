@@ -26,12 +26,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from gateway.routes import Dialect, read_json, served_model, stream
+from gateway.schemas import max_tokens_in_range
 from gateway.sse import KEEPALIVE_FRAME, SSE_HEADERS, Redactor
 from gateway.state import STATE
 from policies.base import Call
@@ -117,13 +117,9 @@ class ChatCompletionsBody(BaseModel):
             raise ValueError("messages: at least one message must have role 'user'")
         return self
 
-    @field_validator("max_tokens", "max_completion_tokens")
-    @classmethod
-    def _max_tokens_in_range(cls, value: int | None, info: ValidationInfo) -> int | None:
-        limit = (info.context or {}).get("max_tokens_limit", 64_000)
-        if value is not None and not 1 <= value <= limit:
-            raise ValueError(f"must be between 1 and {limit}")
-        return value
+    _max_tokens_in_range = field_validator("max_tokens", "max_completion_tokens")(
+        max_tokens_in_range
+    )
 
     def to_upstream(self) -> UpstreamRequest:
         system = "\n\n".join(m.text() for m in self.messages if m.role in ("system", "developer"))

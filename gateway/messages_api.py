@@ -23,6 +23,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.routes import Dialect, read_json, served_model, stream
+from gateway.schemas import max_tokens_in_range
 from gateway.sse import SSE_HEADERS, Redactor
 from gateway.state import STATE
 from policies.base import Call
@@ -82,13 +83,7 @@ class MessagesBody(BaseModel):
     stream: bool = False
     tools: list[Any] | None = None
 
-    @field_validator("max_tokens")
-    @classmethod
-    def _max_tokens_in_range(cls, value: int, info: Any) -> int:
-        limit = (info.context or {}).get("max_tokens_limit", 64_000)
-        if not 1 <= value <= limit:
-            raise ValueError(f"must be between 1 and {limit}")
-        return value
+    _max_tokens_in_range = field_validator("max_tokens")(max_tokens_in_range)
 
     @field_validator("tools")
     @classmethod

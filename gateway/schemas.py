@@ -15,6 +15,15 @@ from providers.base import Message, UpstreamRequest
 from providers.errors import InvalidBody, InvalidRequest
 
 
+def max_tokens_in_range(value: int | None, info: ValidationInfo) -> int | None:
+    """A validator for every route's `max_tokens`: between 1 and `server.max_tokens_limit`
+    (given as the validation context by `parse_body`)."""
+    limit = (info.context or {}).get("max_tokens_limit", 64_000)
+    if value is not None and not 1 <= value <= limit:
+        raise ValueError(f"must be between 1 and {limit}")
+    return value
+
+
 class TextBlock(BaseModel):
     type: Literal["text"]
     text: str
@@ -42,13 +51,7 @@ class _Options(BaseModel):
     model: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     metadata: dict[str, Any] | None = None
 
-    @field_validator("max_tokens", check_fields=False)
-    @classmethod
-    def _max_tokens_in_range(cls, value: int, info: ValidationInfo) -> int:
-        limit = (info.context or {}).get("max_tokens_limit", 64_000)
-        if not 1 <= value <= limit:
-            raise ValueError(f"must be between 1 and {limit}")
-        return value
+    _max_tokens_in_range = field_validator("max_tokens", check_fields=False)(max_tokens_in_range)
 
     def _user_id(self) -> str | None:
         user_id = (self.metadata or {}).get("user_id")
