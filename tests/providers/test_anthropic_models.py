@@ -22,6 +22,7 @@ NONE = Capabilities()
         ("claude-sonnet-5", "sonnet", (5, 0)),
         ("claude-sonnet-5-5", "sonnet", (5, 5)),
         ("claude-opus-4-7-20270101", "opus", (4, 7)),
+        ("claude-opus-4-20250514", "opus", (4, 0)),  # a date is not a minor version
         ("claude-fable-5-2", "", (99, 0)),  # a family the table does not know: newest rules
         ("gpt-4o", "", (99, 0)),
     ],
