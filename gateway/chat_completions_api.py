@@ -14,7 +14,6 @@ developer messages become the system prompt.
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.formats import with_retry_after
 from gateway.routes import Dialect, read_json, served_model, stream
 from gateway.schemas import max_tokens_in_range
 from gateway.sse import KEEPALIVE_FRAME, SSE_HEADERS, Redactor
@@ -182,9 +182,7 @@ class ChatErrors:
             }
         }
         response = web.json_response(body, status=status, headers=headers)
-        if error.retry_after is not None:
-            response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-        return response
+        return with_retry_after(response, error)
 
 
 class CompletionChunks(ChatErrors):

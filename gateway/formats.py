@@ -60,7 +60,7 @@ class SseFormat:
     ) -> web.Response:
         """A failure before the stream started: the right status, and one SSE error frame."""
         body = frame(error_event(error, request_id, redact))
-        return _with_retry_after(
+        return with_retry_after(
             web.Response(status=error.client_status, body=body, headers={**SSE_HEADERS, **headers}),
             error,
         )
@@ -95,10 +95,11 @@ class TextFormat:
             status=error.client_status, text=redact(error.message), headers=headers
         )
         response.content_type = "text/plain"
-        return _with_retry_after(response, error)
+        return with_retry_after(response, error)
 
 
-def _with_retry_after(response: web.Response, error: GatewayError) -> web.Response:
+def with_retry_after(response: web.Response, error: GatewayError) -> web.Response:
+    """`response` with the `Retry-After` (whole seconds, at least one) of `error`, if any."""
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return response

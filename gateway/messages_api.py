@@ -13,7 +13,6 @@ so.  The date is added to the system prompt only with `server.date_context.api_r
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -22,6 +21,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.formats import with_retry_after
 from gateway.routes import Dialect, read_json, served_model, stream
 from gateway.schemas import max_tokens_in_range
 from gateway.sse import SSE_HEADERS, Redactor
@@ -156,9 +156,7 @@ class MessagesErrors:
         response = web.json_response(
             body, status=status, headers={**headers, "request-id": request_id}
         )
-        if error.retry_after is not None:
-            response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-        return response
+        return with_retry_after(response, error)
 
 
 class MessageEvents(MessagesErrors):
