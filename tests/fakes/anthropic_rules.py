@@ -1,4 +1,6 @@
-"""The Messages API's request rules that depend on the model and the API version.
+"""The Messages API's request rules: those that depend on the model and the API version,
+the endpoints' top-level fields, and the entry points (`violation`,
+`count_tokens_violation`) that run these and `anthropic_content_rules` in the API's order.
 
 The fake Anthropic server answers a request that breaks one of these with the real
 400 `invalid_request_error` before any stream starts, so that a gateway that sends what
@@ -16,9 +18,14 @@ never imported from the gateway: a fake that shares the code under test shares i
   (observed on the real API for Opus 4.1, Sonnet 4.5, Haiku 4.5 and Sonnet 4.6).
 - An id the table cannot read as a Claude family and version gets the newest (strictest)
   rules.
+- A top-level field the endpoint does not define is refused (`MESSAGES_FIELDS`,
+  `COUNT_TOKENS_FIELDS`): an OpenAI-only field leaking into a request fails here.
+- What the request carries (tools, content blocks, tool turns, signed thinking) follows
+  `anthropic_content_rules`.
 
-The messages are the real API's, as reported verbatim from its 400s (2026), kept as
-constants so that tests can match them.
+A token count takes no `max_tokens` and no sampling parameters.  The messages are the
+real API's, as reported verbatim from its 400s (2026), kept as constants so that tests
+can match them.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from tests.fakes import anthropic_content_rules as content
 
 STRICT_API_VERSION = "2026-10-21"  # the official SDKs' default from Python SDK 2.0
 API_VERSIONS = frozenset({"2023-01-01", "2023-06-01", STRICT_API_VERSION})
@@ -41,6 +50,37 @@ STOP_REASONS = frozenset(
         "model_context_window_exceeded",
     }
 )
+# The top-level fields of each endpoint: MessageCreateParams and MessageCountTokensParams of
+# the official Python SDK 2.15 (whose `workspace_id` and `user_profile_id` are headers), the
+# beta `mcp_servers` and `context_management`, and, on Messages, the sampling parameters
+# that API versions before 2026-10-21 take (the sampling rules below judge those).
+_COMMON_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "cache_control",
+        "output_config",
+        "speed",
+        "mcp_servers",
+        "context_management",
+    }
+)
+MESSAGES_FIELDS = _COMMON_FIELDS | {
+    "max_tokens",
+    "metadata",
+    "stop_sequences",
+    "stream",
+    "service_tier",
+    "container",
+    "diagnostics",
+    "inference_geo",
+    *SAMPLING_PARAMS,
+}
+COUNT_TOKENS_FIELDS = _COMMON_FIELDS
 THINKING_TYPES = ("enabled", "adaptive", "disabled")
 MIN_THINKING_BUDGET = 1024
 
@@ -130,12 +170,36 @@ def accepts_sampling(model_id: str, api_version: str) -> bool:
 
 
 def violation(body: dict[str, Any], api_version: str) -> str | None:
-    """The 400 message the real API answers `body` with under `api_version`, or None."""
+    """The 400 message the real API answers a Messages request `body` with under
+    `api_version`, or None."""
+    return _first_problem(body, api_version, MESSAGES_FIELDS, ("model", "max_tokens", "messages"))
+
+
+def count_tokens_violation(body: dict[str, Any], api_version: str) -> str | None:
+    """The same for `POST /v1/messages/count_tokens`."""
+    return _first_problem(body, api_version, COUNT_TOKENS_FIELDS, ("model", "messages"))
+
+
+def _first_problem(
+    body: dict[str, Any], api_version: str, fields: frozenset[str], required: tuple[str, ...]
+) -> str | None:
     if api_version not in API_VERSIONS:
         return invalid_api_version(api_version)
-    for key in ("model", "max_tokens", "messages"):
+    for key in required:
         if key not in body:
             return f"{key}: Field required"
+    extra = [key for key in body if key not in fields]
+    if extra:
+        return extra_input(extra[0])
+    return (
+        _sampling_problem(body, api_version)
+        or _thinking_problem(body)
+        or content.tools_problem(body, thinking_on(body))
+        or _messages_problem(body)
+    )
+
+
+def _sampling_problem(body: dict[str, Any], api_version: str) -> str | None:
     model_id = str(body["model"])
     sampling = [key for key in body if key in SAMPLING_PARAMS]  # the body's own order
     if sampling and api_version == STRICT_API_VERSION:
@@ -144,9 +208,10 @@ def violation(body: dict[str, Any], api_version: str) -> str | None:
         return deprecated_for_model(sampling[0])
     if {"temperature", "top_p"} <= set(sampling) and not accepts_temperature_with_top_p(model_id):
         return TEMPERATURE_AND_TOP_P
-    thinking_problem = _thinking_problem(body)
-    if thinking_problem:
-        return thinking_problem
+    return None
+
+
+def _messages_problem(body: dict[str, Any]) -> str | None:
     messages = body["messages"]
     if not messages or messages[0].get("role") != "user":
         return FIRST_MESSAGE_NOT_USER
@@ -155,11 +220,12 @@ def violation(body: dict[str, Any], api_version: str) -> str | None:
         empty = message.get("content") in ("", [])
         if empty and not (message is last and last.get("role") == "assistant"):
             return f"messages.{i}: {EMPTY_CONTENT}"
-    if last.get("role") != "assistant":
-        return None
+    problem = content.messages_problem(messages, thinking_on(body))
+    if problem or last.get("role") != "assistant":
+        return problem
     if thinking_on(body):
         return PREFILL_WITH_THINKING
-    if not accepts_prefill(model_id):
+    if not accepts_prefill(str(body["model"])):
         return PREFILL_UNSUPPORTED
     if _final_text(last.get("content")) != _final_text(last.get("content")).rstrip():
         return TRAILING_WHITESPACE
@@ -183,7 +249,7 @@ def _thinking_problem(body: dict[str, Any]) -> str | None:
         budget = thinking.get("budget_tokens")
         if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
             return f"thinking.enabled.budget_tokens: Input should be >= {MIN_THINKING_BUDGET}"
-        if budget >= body["max_tokens"]:
+        if "max_tokens" in body and budget >= body["max_tokens"]:
             return "max_tokens: must be greater than thinking.budget_tokens"
     return None
 

@@ -69,7 +69,7 @@ async def test_continuation_across_providers_sends_the_partial_as_assistant_text
 
 async def test_openai_request_options_and_per_model_options(gateway, fake_openai):
     config = with_openai(fake_openai)
-    config["models"]["gpt"]["options"] = {"max_tokens_cap_hint": 1, "seed": 7}
+    config["models"]["gpt"]["options"] = {"presence_penalty": 0.5, "seed": 7}
     config["providers"]["openai"]["headers"] = {"OpenAI-Organization": "org-1"}
     config["providers"]["openai"]["max_tokens_field"] = "max_completion_tokens"
     client = await gateway(**config)
@@ -86,7 +86,7 @@ async def test_openai_request_options_and_per_model_options(gateway, fake_openai
 
     assert result.last["model"] == GPT
     seen = fake_openai.seen[-1]
-    assert seen.body["seed"] == 7
+    assert (seen.body["seed"], seen.body["presence_penalty"]) == (7, 0.5)
     assert seen.body["max_completion_tokens"] == 500
     assert "max_tokens" not in seen.body
     assert (seen.body["temperature"], seen.body["top_p"]) == (0.2, 0.5)
