@@ -7,9 +7,8 @@ Chat Completions' request and answer: streamed as `chat.completion.chunk`s endin
 `data: [DONE]` (a usage chunk first when `stream_options.include_usage` is set; a failure
 after the start is a chunk with an `error`), or, without `stream`, one
 `chat.completion`; errors before the answer in OpenAI's error shape with the right
-status, so the SDKs' typed errors and retries work.  This first slice carries text: a
-request with tools or non-text parts is refused with a 400 that says so.  System and
-developer messages become the system prompt.
+status, so the SDKs' typed errors and retries work.  Tool calls stream as `tool_calls`
+deltas; the request is read by `gateway.chat_completions_body`.
 """
 
 from __future__ import annotations
@@ -17,25 +16,18 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
 
+from gateway.chat_completions_body import ChatCompletionsBody
 from gateway.formats import with_retry_after
 from gateway.routes import Dialect, read_json, served_model, stream
-from gateway.schemas import max_tokens_in_range
 from gateway.sse import KEEPALIVE_FRAME, SSE_HEADERS, Redactor
 from gateway.state import STATE
 from policies.base import Call
-from providers.base import Message, UpstreamRequest
+from providers.content import PartDelta, ToolInputDelta, ToolUseStart
 from providers.errors import GatewayError
 
 _JSON = {"Content-Type": "application/json"}
@@ -55,90 +47,6 @@ _FINISH = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
-
-# --- the request ------------------------------------------------------------------------
-
-
-class TextPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    type: Literal["text"]
-    text: str
-
-
-class ChatMessageIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
-
-    def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.text for part in self.content)
-
-
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    include_usage: bool = False
-
-
-class ChatCompletionsBody(BaseModel):
-    """The Chat Completions request, as far as this gateway serves it (text)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    model: Annotated[str, Field(min_length=1, max_length=200)]
-    messages: Annotated[list[ChatMessageIn], Field(min_length=1, max_length=1000)]
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    temperature: Annotated[float, Field(ge=0, le=1)] | None = None
-    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
-    stop: (
-        str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=16)] | None
-    ) = None
-    user: str | None = None
-    n: Annotated[int, Field(ge=1, le=1)] = 1
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    tools: list[Any] | None = None
-
-    @field_validator("tools")
-    @classmethod
-    def _no_tools_yet(cls, tools: list[Any] | None) -> list[Any] | None:
-        if tools:
-            raise ValueError("tool calls are not served on this gateway's chat completions yet")
-        return tools
-
-    @model_validator(mode="after")
-    def _a_user_speaks(self) -> ChatCompletionsBody:
-        if not any(m.role == "user" for m in self.messages):
-            raise ValueError("messages: at least one message must have role 'user'")
-        return self
-
-    _max_tokens_in_range = field_validator("max_tokens", "max_completion_tokens")(
-        max_tokens_in_range
-    )
-
-    def to_upstream(self) -> UpstreamRequest:
-        system = "\n\n".join(m.text() for m in self.messages if m.role in ("system", "developer"))
-        turns = [m for m in self.messages if m.role in ("user", "assistant")]
-        while turns and turns[0].role != "user":  # the upstreams start with the user
-            turns.pop(0)
-        stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        return UpstreamRequest(
-            messages=tuple(
-                Message("user" if m.role == "user" else "assistant", m.text()) for m in turns
-            ),
-            max_tokens=self.max_completion_tokens or self.max_tokens or 4096,
-            system=system or None,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            stop_sequences=tuple(stop),
-            user_id=self.user,
-        )
-
 
 # --- the answer -------------------------------------------------------------------------
 
@@ -160,6 +68,9 @@ class ChatErrors:
     keepalive: bytes | None = KEEPALIVE_FRAME
 
     def content(self, text: str) -> bytes:
+        return b""
+
+    def part(self, delta: PartDelta) -> bytes:
         return b""
 
     def done(self, event: dict[str, Any]) -> bytes:
@@ -196,13 +107,43 @@ class CompletionChunks(ChatErrors):
         self._created = int(time.time())
         self._include_usage = include_usage
         self._started = False
+        self._calls = 0  # tool calls started
+        self._has_arguments = False  # the last call's arguments are not empty
 
     def content(self, text: str) -> bytes:
         return self._start() + self._chunk({"content": text}, None)
 
+    def part(self, delta: PartDelta) -> bytes:
+        """Tool calls as `tool_calls` deltas by call index; thinking has no place here."""
+        if isinstance(delta, ToolUseStart):
+            out = self._end_call()
+            self._calls, self._has_arguments = self._calls + 1, False
+            call = {
+                "index": self._calls - 1,
+                "id": delta.id,
+                "type": "function",
+                "function": {"name": delta.name, "arguments": ""},
+            }
+            return out + self._start() + self._chunk({"tool_calls": [call]}, None)
+        if isinstance(delta, ToolInputDelta) and self._calls and delta.partial_json:
+            self._has_arguments = True
+            return self._arguments(delta.partial_json)
+        return b""
+
+    def _end_call(self) -> bytes:
+        """A call streamed with no arguments at all gets `{}`, the JSON clients parse."""
+        if not self._calls or self._has_arguments:
+            return b""
+        self._has_arguments = True
+        return self._arguments("{}")
+
+    def _arguments(self, text: str) -> bytes:
+        call = {"index": self._calls - 1, "function": {"arguments": text}}
+        return self._chunk({"tool_calls": [call]}, None)
+
     def done(self, event: dict[str, Any]) -> bytes:
-        finish = _FINISH.get(str(event.get("stop_reason")), "stop")
-        out = self._start() + self._chunk({}, finish)
+        finish = finish_reason(event.get("stop_reason"))
+        out = self._end_call() + self._start() + self._chunk({}, finish)
         if self._include_usage:
             out += self._frame({"choices": [], "usage": _usage(event)})
         return out + b"data: [DONE]\n\n"
@@ -237,23 +178,52 @@ class WholeCompletion(ChatErrors):
     def __init__(self, completion_id: str) -> None:
         self._id = completion_id
         self._text: list[str] = []
+        self._calls: list[dict[str, Any]] = []
 
     def content(self, text: str) -> bytes:
         self._text.append(text)
         return b""
 
+    def part(self, delta: PartDelta) -> bytes:
+        if isinstance(delta, ToolUseStart):
+            function = {"name": delta.name, "arguments": ""}
+            self._calls.append({"id": delta.id, "type": "function", "function": function})
+        elif isinstance(delta, ToolInputDelta) and self._calls:
+            self._calls[-1]["function"]["arguments"] += delta.partial_json
+        return b""
+
     def done(self, event: dict[str, Any]) -> bytes:
-        message = {"role": "assistant", "content": "".join(self._text)}
-        finish = _FINISH.get(str(event.get("stop_reason")), "stop")
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self._text) or None}
+        for call in self._calls:
+            call["function"]["arguments"] = call["function"]["arguments"] or "{}"
+        if self._calls:
+            message["tool_calls"] = self._calls
+        elif message["content"] is None:
+            message["content"] = ""
         completion = {
             "id": self._id,
             "object": "chat.completion",
             "created": int(time.time()),
             "model": event["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": finish_reason(event.get("stop_reason")),
+                }
+            ],
             "usage": _usage(event),
         }
         return orjson.dumps(completion)
+
+
+def finish_reason(stop_reason: object) -> str:
+    """Chat Completions' finish reason for a normalized stop reason (Anthropic's; an
+    OpenAI-compatible target's own finish reasons pass as they are)."""
+    reason = str(stop_reason)
+    if (reason in _FINISH.values() and reason != "stop") or reason == "stop":
+        return reason
+    return _FINISH.get(reason, "stop")
 
 
 # --- the route --------------------------------------------------------------------------

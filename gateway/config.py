@@ -162,6 +162,8 @@ class CapabilitiesConfig(_Strict):
     temperature: bool | None = None
     top_p: bool | None = None
     top_k: bool | None = None
+    tools: bool | None = Field(default=None, description="false: requests with tools skip it")
+    images: bool | None = Field(default=None, description="false: requests with images skip it")
 
 
 class ModelConfig(_Strict):

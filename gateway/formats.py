@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from gateway.sse import KEEPALIVE_FRAME, SSE_HEADERS, Redactor, content_frame, error_event, frame
+from providers.content import PartDelta
 from providers.errors import GatewayError
 
 TEXT_HEADERS = {
@@ -26,6 +27,10 @@ class StreamFormat(Protocol):
     keepalive: bytes | None  # None: this format has no way to say "still here"
 
     def content(self, text: str) -> bytes: ...
+
+    def part(self, delta: PartDelta) -> bytes:
+        """A tool call or thinking piece; the guide's formats carry text only (b"")."""
+        ...
 
     def done(self, event: dict[str, Any]) -> bytes: ...
 
@@ -48,6 +53,9 @@ class SseFormat:
 
     def content(self, text: str) -> bytes:
         return self._with_id(content_frame(text))
+
+    def part(self, delta: PartDelta) -> bytes:
+        return b""
 
     def done(self, event: dict[str, Any]) -> bytes:
         return self._with_id(frame(event))
@@ -81,6 +89,9 @@ class TextFormat:
 
     def content(self, text: str) -> bytes:
         return text.encode()
+
+    def part(self, delta: PartDelta) -> bytes:
+        return b""
 
     def done(self, event: dict[str, Any]) -> bytes:
         return b""

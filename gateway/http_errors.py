@@ -8,6 +8,8 @@ gets here the shape the handlers use, with the same status:
   and `models`):
   one SSE error frame, as for a stream that fails before its first byte
   (`SseFormat.error_response`);
+- under `/v1/` (the drop-in APIs): the error shape of the SDK that asked (Anthropic's
+  when the request carries `anthropic-version`, else OpenAI's), so its typed errors work;
 - elsewhere: JSON `{"error": "<message>", "code": "<code>"}`: the ops routes'
   `{"error": message}`, with the code added.
 
@@ -30,7 +32,9 @@ from aiohttp.http_exceptions import (
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
+from gateway.chat_completions_api import ChatErrors
 from gateway.formats import SseFormat
+from gateway.messages_api import MessagesErrors
 from gateway.routes import request_id_of
 from gateway.sse import Redactor
 from providers.errors import (
@@ -49,16 +53,30 @@ _NOT_FOUND = (
     "There is no endpoint at this path; streams are POST /ai/stream/chat and "
     "POST /ai/stream/generate, and GET /ai/stream/health describes this gateway."
 )
+_API_PREFIX = "/v1/"
+_NOT_FOUND_UNDER_API = (
+    "There is no endpoint at this path; this gateway serves POST /v1/messages, "
+    "POST /v1/messages/count_tokens, POST /v1/chat/completions and GET /v1/models."
+)
 
 
 def error_response(
-    path: str, error: GatewayError, request_id: str, headers: Mapping[str, str] | None = None
+    path: str,
+    error: GatewayError,
+    request_id: str,
+    headers: Mapping[str, str] | None = None,
+    anthropic_client: bool = False,
 ) -> web.Response:
-    """`error` in the shape a client of `path` parses: SSE on the stream routes, else JSON."""
+    """`error` in the shape a client of `path` parses: SSE on the stream routes, an SDK's
+    under `/v1/`, else JSON."""
     extra = dict(headers or {})
     if path.startswith(_STREAM_PREFIX) and path not in _JSON_UNDER_STREAM_PREFIX:
         extra["X-Request-ID"] = request_id
         return SseFormat().error_response(error, request_id, _OWN_TEXT, extra)
+    if path.startswith(_API_PREFIX):
+        extra["X-Request-ID"] = request_id
+        shape = MessagesErrors() if anthropic_client else ChatErrors()
+        return shape.error_response(error, request_id, _OWN_TEXT, extra)
     return web.json_response(
         {"error": error.message, "code": error.code}, status=error.client_status, headers=extra
     )
@@ -80,10 +98,14 @@ async def route_errors(request: web.Request, handler: Handler) -> web.StreamResp
             headers={"Allow": refused.headers["Allow"]},
         )
     elif isinstance(refused, web.HTTPNotFound):
-        error = NotFound(_NOT_FOUND)
+        under_api = request.path.startswith(_API_PREFIX)
+        error = NotFound(_NOT_FOUND_UNDER_API if under_api else _NOT_FOUND)
     else:
         return await handler(request)
-    return error_response(request.path, error, request_id_of(request), error.headers)
+    anthropic_client = "anthropic-version" in request.headers
+    return error_response(
+        request.path, error, request_id_of(request), error.headers, anthropic_client
+    )
 
 
 def request_id(request: web.BaseRequest) -> str:

@@ -6,28 +6,35 @@ the Messages API's request and answer: streamed as its events (`message_start`,
 `content_block_start`, `content_block_delta`, `content_block_stop`, `message_delta`,
 `message_stop`, `ping`; a failure after the start is `event: error`), or, without
 `stream`, one JSON message; errors before the answer in its error shape with the right
-status, so the SDKs' typed errors and retries work.  This first slice carries text:
-a request with tools, images or other non-text blocks is refused with a 400 that says
-so.  The date is added to the system prompt only with `server.date_context.api_routes`.
+status, so the SDKs' typed errors and retries work.  Tool calls and thinking stream as
+their own blocks; the request is read by `gateway.messages_body`.  The date is added to
+the system prompt only with `server.date_context.api_routes`.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.formats import with_retry_after
+from gateway.messages_body import MessagesBody
 from gateway.routes import Dialect, read_json, served_model, stream
-from gateway.schemas import max_tokens_in_range
 from gateway.sse import SSE_HEADERS, Redactor
 from gateway.state import STATE
 from policies.base import Call
-from providers.base import Message, UpstreamRequest
+from providers.content import (
+    NativeBlock,
+    NativeDelta,
+    PartDelta,
+    RedactedThinkingDelta,
+    SignatureDelta,
+    ThinkingDelta,
+    ToolUseStart,
+)
 from providers.errors import GatewayError
 
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
@@ -41,77 +48,15 @@ _ERROR_TYPES = {  # the Messages API's error type for each status the gateway an
     503: "overloaded_error",
 }
 
+_STOP_REASONS = {  # finish reasons of OpenAI-compatible targets
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
 _MID_STREAM_TYPES = (("overloaded", "overloaded_error"), ("rate_limit", "rate_limit_error"))
 _JSON = {"Content-Type": "application/json"}
-
-# --- the request ------------------------------------------------------------------------
-
-
-class TextContent(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # e.g. cache_control: not needed for text
-
-    type: Literal["text"]
-    text: str
-
-
-Content = str | list[TextContent]
-
-
-def _text(content: Content) -> str:
-    return content if isinstance(content, str) else "".join(block.text for block in content)
-
-
-class MessageIn(BaseModel):
-    role: Literal["user", "assistant"]
-    content: Content
-
-
-class MessagesBody(BaseModel):
-    """The Messages API request, as far as this gateway serves it (text)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    model: Annotated[str, Field(min_length=1, max_length=200)]
-    messages: Annotated[list[MessageIn], Field(min_length=1, max_length=1000)]
-    max_tokens: int
-    system: Content | None = None
-    stop_sequences: Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=16)] = []
-    temperature: Annotated[float, Field(ge=0, le=1)] | None = None
-    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
-    top_k: Annotated[int, Field(ge=1)] | None = None
-    metadata: dict[str, Any] | None = None
-    stream: bool = False
-    tools: list[Any] | None = None
-
-    _max_tokens_in_range = field_validator("max_tokens")(max_tokens_in_range)
-
-    @field_validator("tools")
-    @classmethod
-    def _no_tools_yet(cls, tools: list[Any] | None) -> list[Any] | None:
-        if tools:
-            raise ValueError("tool use is not served on this gateway's /v1/messages yet")
-        return tools
-
-    @field_validator("messages")
-    @classmethod
-    def _starts_with_user(cls, messages: list[MessageIn]) -> list[MessageIn]:
-        if messages[0].role != "user":
-            raise ValueError("the first message must have role 'user'")
-        return messages
-
-    def to_upstream(self) -> UpstreamRequest:
-        user_id = (self.metadata or {}).get("user_id")
-        return UpstreamRequest(
-            messages=tuple(Message(m.role, _text(m.content)) for m in self.messages),
-            max_tokens=self.max_tokens,
-            system=_text(self.system) if self.system else None,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=self.top_k,
-            stop_sequences=tuple(self.stop_sequences),
-            user_id=str(user_id) if user_id is not None else None,
-        )
-
 
 # --- the answer -------------------------------------------------------------------------
 
@@ -137,6 +82,9 @@ class MessagesErrors:
     def content(self, text: str) -> bytes:
         return b""
 
+    def part(self, delta: PartDelta) -> bytes:
+        return b""
+
     def done(self, event: dict[str, Any]) -> bytes:
         return b""
 
@@ -160,29 +108,82 @@ class MessagesErrors:
 
 
 class MessageEvents(MessagesErrors):
-    """`stream: true`: the Messages API's events, one text block."""
+    """`stream: true`: the Messages API's events, a content block for each run of text,
+    thinking, or tool call (with its input as `input_json_delta`s)."""
 
     def __init__(self, message_id: str, served_model: Callable[[], str]) -> None:
         self._id = message_id
         self._served_model = served_model
         self._started = False
+        self._index = -1
+        self._open: str | None = None  # the type of the open block
+        self._signed = False  # the open thinking block has its signature
 
     def content(self, text: str) -> bytes:
-        delta = {"type": "content_block_delta", "index": 0}
-        return self._start() + _event(
-            "content_block_delta", delta | {"delta": {"type": "text_delta", "text": text}}
+        return self._enter("text", {"type": "text", "text": ""}) + self._delta(
+            {"type": "text_delta", "text": text}
         )
 
+    def part(self, delta: PartDelta) -> bytes:
+        if isinstance(delta, ThinkingDelta | SignatureDelta):
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            opened = self._enter("thinking", block, new=self._signed)
+            if isinstance(delta, SignatureDelta):
+                self._signed = True
+                return opened + self._delta(
+                    {"type": "signature_delta", "signature": delta.signature}
+                )
+            return opened + self._delta({"type": "thinking_delta", "thinking": delta.thinking})
+        if isinstance(delta, RedactedThinkingDelta):
+            block = {"type": "redacted_thinking", "data": delta.data}
+            return self._enter("redacted_thinking", block, new=True)
+        if isinstance(delta, ToolUseStart):
+            call = {"type": "tool_use", "id": delta.id, "name": delta.name, "input": {}}
+            return self._enter("tool_use", call, new=True)
+        if isinstance(delta, NativeBlock):
+            if delta.protocol != "anthropic":
+                return b""
+            return self._enter(str(delta.block.get("type")), dict(delta.block), new=True)
+        if isinstance(delta, NativeDelta):
+            ours = self._open is not None and delta.protocol == "anthropic"
+            return self._delta(dict(delta.delta)) if ours else b""
+        if self._open in (None, "text", "thinking", "redacted_thinking"):
+            return b""  # input, but no call (a tool's or a server tool's) to attach it to
+        return self._delta({"type": "input_json_delta", "partial_json": delta.partial_json})
+
     def done(self, event: dict[str, Any]) -> bytes:
-        delta = {"stop_reason": event.get("stop_reason"), "stop_sequence": None}
+        delta = {
+            "stop_reason": stop_reason(event.get("stop_reason")),
+            "stop_sequence": event.get("stop_sequence"),
+        }
         return (
             self._start()
-            + _event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            + self._close()
             + _event(
                 "message_delta", {"type": "message_delta", "delta": delta, "usage": _usage(event)}
             )
             + _event("message_stop", {"type": "message_stop"})
         )
+
+    def _enter(self, kind: str, block: dict[str, Any], new: bool = False) -> bytes:
+        """Open a block of `kind` unless one is open already (and `new` is not asked)."""
+        if self._open == kind and not new:
+            return b""
+        out = self._start() + self._close()
+        self._index += 1
+        self._open, self._signed = kind, False
+        start = {"type": "content_block_start", "index": self._index, "content_block": block}
+        return out + _event("content_block_start", start)
+
+    def _close(self) -> bytes:
+        if self._open is None:
+            return b""
+        self._open = None
+        return _event("content_block_stop", {"type": "content_block_stop", "index": self._index})
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        event = {"type": "content_block_delta", "index": self._index, "delta": delta}
+        return _event("content_block_delta", event)
 
     def _start(self) -> bytes:
         if self._started:
@@ -198,11 +199,7 @@ class MessageEvents(MessagesErrors):
             "stop_sequence": None,
             "usage": {"input_tokens": 0, "output_tokens": 0},
         }
-        block = {"type": "text", "text": ""}
-        return _event("message_start", {"type": "message_start", "message": message}) + _event(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": block},
-        )
+        return _event("message_start", {"type": "message_start", "message": message})
 
 
 class WholeMessage(MessagesErrors):
@@ -214,24 +211,77 @@ class WholeMessage(MessagesErrors):
 
     def __init__(self, message_id: str) -> None:
         self._id = message_id
-        self._text: list[str] = []
+        self._content: list[dict[str, Any]] = []
+        self._inputs: dict[int, list[str]] = {}  # a tool call's input JSON, by block
+        self._signed = False
 
     def content(self, text: str) -> bytes:
-        self._text.append(text)
+        last = self._content[-1] if self._content else None
+        if last is not None and last["type"] == "text":
+            last["text"] += text
+        else:
+            self._content.append({"type": "text", "text": text})
+        return b""
+
+    def part(self, delta: PartDelta) -> bytes:
+        last = self._content[-1] if self._content else None
+        if isinstance(delta, ThinkingDelta | SignatureDelta):
+            if last is None or last["type"] != "thinking" or self._signed:
+                last = {"type": "thinking", "thinking": "", "signature": ""}
+                self._content.append(last)
+                self._signed = False
+            if isinstance(delta, SignatureDelta):
+                last["signature"], self._signed = delta.signature, True
+            else:
+                last["thinking"] += delta.thinking
+        elif isinstance(delta, RedactedThinkingDelta):
+            self._content.append({"type": "redacted_thinking", "data": delta.data})
+        elif isinstance(delta, ToolUseStart):
+            self._inputs[len(self._content)] = []
+            self._content.append({"type": "tool_use", "id": delta.id, "name": delta.name})
+        elif isinstance(delta, NativeBlock):
+            if delta.protocol == "anthropic":
+                self._inputs[len(self._content)] = []  # (a server tool's call has input)
+                self._content.append(dict(delta.block))
+        elif isinstance(delta, NativeDelta):
+            if delta.delta.get("type") == "citations_delta" and last is not None:
+                last.setdefault("citations", []).append(delta.delta.get("citation"))
+        elif last is not None and len(self._content) - 1 in self._inputs:
+            self._inputs[len(self._content) - 1].append(delta.partial_json)
         return b""
 
     def done(self, event: dict[str, Any]) -> bytes:
+        for index, pieces in self._inputs.items():
+            if pieces or self._content[index]["type"] == "tool_use":
+                self._content[index]["input"] = tool_input("".join(pieces))
         message = {
             "id": self._id,
             "type": "message",
             "role": "assistant",
             "model": event["model"],
-            "content": [{"type": "text", "text": "".join(self._text)}],
-            "stop_reason": event.get("stop_reason"),
-            "stop_sequence": None,
+            "content": self._content,
+            "stop_reason": stop_reason(event.get("stop_reason")),
+            "stop_sequence": event.get("stop_sequence"),
             "usage": _usage(event),
         }
         return orjson.dumps(message)
+
+
+def stop_reason(reason: object) -> str | None:
+    """The Messages API's stop reason for a normalized one (an OpenAI-compatible target
+    reports its finish reason)."""
+    if reason is None:
+        return None
+    return _STOP_REASONS.get(str(reason), str(reason))
+
+
+def tool_input(text: str) -> Any:
+    """A tool call's streamed input, whole: a JSON object (an empty input is `{}`)."""
+    try:
+        value = orjson.loads(text) if text.strip() else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 # --- the route --------------------------------------------------------------------------

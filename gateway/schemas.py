@@ -144,7 +144,8 @@ def _describe(exc: ValidationError) -> str:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "missing":
             message = "is required"
-        if "content" in loc:  # the str | list[TextBlock] union reports once per member
+        if "content" in loc and error["type"] != "value_error":
+            # the str | list[TextBlock] union reports once per member
             loc = loc[: loc.index("content") + 1]
             message = 'must be a string or a list of {"type":"text","text":...} blocks'
         problem = f"{'.'.join(loc)}: {message}" if loc else message

@@ -27,6 +27,7 @@ from aiohttp import web
 from gateway.formats import SseFormat, StreamFormat
 from gateway.sse import Redactor, error_event
 from providers.base import Delta, StreamEnd, TextDelta, Usage
+from providers.content import part_length
 from providers.errors import GatewayError, InternalError, UpstreamProtocolError
 
 log = logging.getLogger("gateway.streaming")
@@ -111,16 +112,13 @@ class SseStream:
                         if isinstance(item, TextDelta):
                             if not item.text:
                                 continue
-                            chunk = wire.content(item.text)
-                            if chunk:  # (a format that answers whole holds its text back)
-                                response = self._response or await self._commit()
-                                await response.write(chunk)
-                                self._keepalive.wrote()
-                            if outcome.first_content_at is None:
-                                outcome.first_content_at = clock()
+                            await self._write(wire.content(item.text))
                             outcome.sent_chars += len(item.text)
                             if outcome.text is not None:
                                 outcome.text.append(item.text)
+                        elif not isinstance(item, StreamEnd):
+                            await self._write(wire.part(item))
+                            outcome.sent_chars += part_length(item)
                         else:
                             outcome.outcome, outcome.model = "ok", item.model
                             outcome.usage = item.usage
@@ -151,6 +149,15 @@ class SseStream:
             return self._response or web.StreamResponse()
         finally:
             self._keepalive.stop()
+
+    async def _write(self, chunk: bytes) -> None:
+        """Write one piece of the answer (a format that answers whole holds it back)."""
+        if chunk:
+            response = self._response or await self._commit()
+            await response.write(chunk)
+            self._keepalive.wrote()
+        if self._outcome.first_content_at is None:
+            self._outcome.first_content_at = time.perf_counter()
 
     async def _fail(self, error: GatewayError) -> web.StreamResponse:
         outcome, options, wire = self._outcome, self._options, self._options.format

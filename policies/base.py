@@ -20,7 +20,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from policies.settings import BreakerSettings, RetrySettings, TimeoutSettings
-from providers.base import Capabilities, Delta, ModelRef, Provider, UpstreamRequest, Usage
+from providers.base import (
+    Capabilities,
+    Delta,
+    ModelRef,
+    Provider,
+    UpstreamRequest,
+    Usage,
+    features_of,
+)
+from providers.errors import TargetCannotServe
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,13 @@ class Target:
     def key(self) -> str:
         """Identity of the upstream (shared by every chain that names it)."""
         return f"{self.provider.name}/{self.model}"
+
+    def model_ref(self, dropped: set[str]) -> ModelRef:
+        """What the provider is told of this target; it reports what it left out in
+        `dropped`."""
+        return ModelRef(
+            self.model, self.options, self.timeouts.connect_s, self.capabilities, dropped
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,20 +119,32 @@ class Step(Protocol):
     def __call__(self, call: Call, call_next: Handler) -> AsyncGenerator[Delta, None]: ...
 
 
+def cannot_serve(request: UpstreamRequest, target: Target) -> TargetCannotServe | None:
+    """Why `target` cannot take `request` at all (tools or images its provider or model
+    lacks), or None.  Text, thinking and fields a target cannot take are dropped instead."""
+    needed = request.needs()
+    if not needed:
+        return None
+    missing = (needed - features_of(target.provider)) | target.capabilities.lacks(needed)
+    if not missing:
+        return None
+    return TargetCannotServe(target.model, target.provider.name, missing)
+
+
 def call_provider(call: Call) -> AsyncGenerator[Delta, None]:
     """The innermost handler: one attempt at the call's chosen target."""
     target = call.current_target
+    if (refusal := cannot_serve(call.request, target)) is not None:
+        return _raise(refusal)  # (the fallback step skips such targets before this)
     call.stats.attempts += 1
     if target.model not in call.stats.models_tried:
         call.stats.models_tried.append(target.model)
-    ref = ModelRef(
-        target.model,
-        target.options,
-        target.timeouts.connect_s,
-        target.capabilities,
-        call.stats.dropped_params,
-    )
-    return target.provider.stream(call.request, ref)
+    return target.provider.stream(call.request, target.model_ref(call.stats.dropped_params))
+
+
+async def _raise(error: Exception) -> AsyncGenerator[Delta, None]:
+    raise error
+    yield  # an async generator, as every handler returns
 
 
 def compose(steps: Sequence[Step], innermost: Handler = call_provider) -> Handler:

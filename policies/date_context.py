@@ -7,7 +7,6 @@ Models do not know today's date; answers about "now" go wrong without it.  On by
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -33,4 +32,4 @@ class DateContext:
         if not call.date_context:  # a route whose clients send their own system prompts
             return call_next(call)
         system = add_date_context(call.request.system, self._clock(self._zone))
-        return call_next(call.with_request(replace(call.request, system=system)))
+        return call_next(call.with_request(call.request.with_system(system)))

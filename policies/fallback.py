@@ -8,7 +8,9 @@ with the error, unless the chain opts into mid-stream continuation
 answer (`UpstreamRequest.continue_from`: each provider asks in the way its model allows),
 and its text, joined at the seam without repeats (`policies.seam`), is appended to the
 same stream.  `done` then names the last model; usage is summed over every target used.
-A stream that ends, whatever its stop reason (a `refusal` too), is never continued.
+A stream that ends, whatever its stop reason (a `refusal` too), is never continued, and
+neither is one that sent more than text (a tool call or thinking cannot be resumed).
+A target that cannot take the request at all (tools or images it lacks) is skipped.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
 
-from policies.base import Call, Handler
+from policies.base import Call, Handler, cannot_serve
 from policies.seam import Seam
-from providers.base import Delta, TextDelta
+from providers.base import Delta, StreamEnd, TextDelta
 from providers.errors import UpstreamAuthError, UpstreamError
 
 
@@ -28,10 +30,14 @@ class Fallback:
     async def __call__(self, call: Call, call_next: Handler) -> AsyncGenerator[Delta, None]:
         stats = call.stats
         sent = ""  # text already streamed to the client
+        sent_parts = False  # whether anything but text was (tool calls, thinking)
         last_error: UpstreamError | None = None
         dead_providers: set[str] = set()
         for target in call.chain.targets:
             if target.provider.name in dead_providers:
+                continue
+            if (refusal := cannot_serve(call.request, target)) is not None:
+                last_error = last_error or refusal
                 continue
             if last_error is not None:
                 if time.monotonic() >= call.deadline:
@@ -47,8 +53,16 @@ class Fallback:
                     async for delta in stream:
                         if isinstance(delta, TextDelta):
                             text, end = seam.feed(delta.text), None
-                        else:
+                        elif isinstance(delta, StreamEnd):
                             text, end = seam.flush(), delta
+                        else:
+                            if held := seam.flush():
+                                sent += held
+                                yield TextDelta(held)
+                            _note_used(call, target.model)
+                            sent_parts = True
+                            yield delta
+                            continue
                         if text:
                             _note_used(call, target.model)
                             sent += text
@@ -67,7 +81,7 @@ class Fallback:
                     stats.usage.add(error.usage)
                 last_error = error
                 continuing = call.chain.on_stream_failure == "continue"
-                if not error.fallback or (sent and not continuing):
+                if not error.fallback or sent_parts or (sent and not continuing):
                     raise
                 if isinstance(error, UpstreamAuthError):
                     dead_providers.add(target.provider.name)

@@ -1,8 +1,9 @@
 """Normalized types every layer shares, the one interface every provider implements, and
 the plug-in API a provider package is built with (`ProviderContext`, `ProviderFactory`).
 
-A provider turns an `UpstreamRequest` into a stream of `TextDelta`s that ends with exactly
-one `StreamEnd`, or raises a `providers.errors.UpstreamError` (before or during the
+A provider turns an `UpstreamRequest` into a stream of `TextDelta`s (and, where it serves
+tools or thinking, the part deltas of `providers.content`) that ends with exactly one
+`StreamEnd`, or raises a `providers.errors.UpstreamError` (before or during the
 stream).  It never retries: the policy chain owns retries, fallback and time-outs.
 Cancelling the iteration (client gone, deadline hit) must close the upstream connection.
 """
@@ -10,9 +11,21 @@ Cancelling the iteration (client gone, deadline hit) must close the upstream con
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from providers.content import (
+    Block,
+    Feature,
+    ImageBlock,
+    Native,
+    PartDelta,
+    Tool,
+    ToolChoice,
+    ToolResultBlock,
+    ToolUseBlock,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -22,8 +35,12 @@ Role = Literal["user", "assistant"]
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One turn.  `content` is its text; `blocks`, when the client sent more than text,
+    is the whole content in order (text-only providers read `content` alone)."""
+
     role: Role
     content: str
+    blocks: tuple[Block, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +58,40 @@ class UpstreamRequest:
     # Text of this answer the client already has (mid-stream continuation): the provider
     # asks its model to go on from there, in whatever way the model allows.
     continue_from: str = ""
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    native: Native | None = None  # the client's own body, for a target of its protocol
 
     def text_length(self) -> int:
         """Characters of prompt text, for token estimates before the upstream counts."""
-        return len(self.system or "") + sum(len(m.content) for m in self.messages)
+        length = len(self.system or "") + sum(len(m.content) for m in self.messages)
+        if self.tools or any(m.blocks for m in self.messages):
+            length += sum(len(repr(t.input_schema)) + len(t.description) for t in self.tools)
+            length += sum(_block_length(b) for m in self.messages for b in m.blocks)
+        return length
+
+    def needs(self) -> frozenset[Feature]:
+        """What a target must serve to take this request at all."""
+        needed: set[Feature] = set()
+        if self.tools:
+            needed.add("tools")
+        for message in self.messages:
+            for block in message.blocks:
+                if isinstance(block, ToolUseBlock | ToolResultBlock):
+                    needed.add("tools")
+                if isinstance(block, ImageBlock) or (
+                    isinstance(block, ToolResultBlock)
+                    and any(isinstance(part, ImageBlock) for part in block.content)
+                ):
+                    needed.add("images")
+        return frozenset(needed)
+
+    def with_system(self, system: str) -> UpstreamRequest:
+        """This request with `system` as its system prompt, for every protocol."""
+        native = self.native
+        if native is not None:
+            native = replace(native, system=system)
+        return replace(self, system=system, native=native)
 
     def sampling(self) -> dict[str, float | int]:
         """The sampling parameters the client set."""
@@ -67,14 +114,21 @@ class Capabilities:
     temperature: bool | None = None
     top_p: bool | None = None
     top_k: bool | None = None
+    tools: bool | None = None
+    images: bool | None = None
+
+    def lacks(self, needed: frozenset[Feature]) -> frozenset[Feature]:
+        """What of `needed` config says this model does not take."""
+        return frozenset(f for f in needed if getattr(self, f) is False)
 
 
 @dataclass(frozen=True, slots=True)
 class ModelRef:
     """Which upstream model to call, with its per-model options from config.
 
-    `dropped` is filled by the provider: the request fields it left out because the model
-    does not accept them (the gateway reports them to the client).
+    `dropped` is filled by the provider: the request fields and content it left out,
+    because the model does not accept them or its protocol cannot say them (the gateway
+    reports them to the client).
     """
 
     id: str
@@ -119,13 +173,28 @@ class StreamEnd:
     model: str
     stop_reason: str | None
     usage: Usage = field(default_factory=Usage)
+    stop_sequence: str | None = None  # the one that matched, when stop_reason says so
 
 
-Delta = TextDelta | StreamEnd
+Delta = TextDelta | PartDelta | StreamEnd
+
+
+def _block_length(block: Block) -> int:
+    if isinstance(block, ToolUseBlock):
+        return len(block.name) + len(repr(block.input))
+    if isinstance(block, ToolResultBlock):
+        return len(block.text())
+    if isinstance(block, ImageBlock):
+        return 6400  # ~1,600 tokens, what a large image costs
+    return 0  # text is counted in `content`; thinking is not billed as input
 
 
 class Provider(Protocol):
-    """One configured upstream (an entry under `providers:` in config)."""
+    """One configured upstream (an entry under `providers:` in config).
+
+    A provider that serves tools or images says so with `features` (see `Serves`);
+    without it, a request that needs them skips its targets.
+    """
 
     name: str
 
@@ -146,6 +215,24 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release clients and connections; called once at shutdown."""
         ...
+
+
+@runtime_checkable
+class Serves(Protocol):
+    """A provider that takes more than text: the `Feature`s its requests may use."""
+
+    features: frozenset[Feature]
+
+
+@runtime_checkable
+class CountsTokens(Protocol):
+    """A provider whose upstream counts a request's input tokens without answering it."""
+
+    async def count_tokens(self, request: UpstreamRequest, model: ModelRef) -> int: ...
+
+
+def features_of(provider: Provider) -> frozenset[Feature]:
+    return provider.features if isinstance(provider, Serves) else frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ an upstream provider.
         ├── UpstreamNotFound        404 upstream (model unknown) → 502, next target may help
         ├── TargetCoolingDown       the circuit breaker skips the target → 503, next target
         ├── UpstreamQuotaExhausted  the gateway's own quota at the provider → 503, next target
+        ├── TargetCannotServe       the request needs tools or images it lacks → 400, next target
         └── UpstreamRejected        400/413 upstream: the request itself → 400, final
             └── UnsendableRequest   the request cannot be encoded for the upstream → 422
 
@@ -54,7 +55,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from providers.base import Usage
 
@@ -274,6 +275,23 @@ class UpstreamQuotaExhausted(UpstreamError):
     client_status = 503
     retryable = False
     target_fault = False  # the gateway's own quota, not the upstream's health
+
+
+class TargetCannotServe(UpstreamError):
+    """The request needs what this target does not take (tools, images): the next target
+    may, and nothing was sent, so it is neither retried nor held against the target."""
+
+    code = "unservable_request"
+    client_status = 400
+    retryable = False
+    target_fault = False
+
+    def __init__(self, model: str, provider: str, missing: Iterable[str]) -> None:
+        super().__init__(
+            f"The model '{model}' cannot take {' or '.join(sorted(missing))}; name a model "
+            "or chain that can.",
+            provider=provider,
+        )
 
 
 class UpstreamRejected(UpstreamError):

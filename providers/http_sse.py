@@ -1,4 +1,5 @@
-"""Streaming a JSON POST's Server-Sent Events over the gateway's shared aiohttp session.
+"""JSON POSTs over the gateway's shared aiohttp session: their Server-Sent Events
+streamed (`post_sse`), or their one JSON answer (`post_json`).
 
 Shared by the providers that read an upstream's SSE wire protocol themselves
 (`openai_compatible`, and `anthropic` with `client: wire`): HTTP and transport failures
@@ -9,7 +10,8 @@ connection instead of returning a half-read one to the pool.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -18,6 +20,7 @@ import orjson
 from providers.errors import (
     UnsendableRequest,
     UpstreamConnectionError,
+    UpstreamProtocolError,
     UpstreamTimeout,
     parse_retry_after,
     upstream_error_for_status,
@@ -36,6 +39,50 @@ async def post_sse(
     connect_timeout_s: float,
     read_timeout_s: float,
 ) -> AsyncGenerator[Frame, None]:
+    posting = _posted(http, url, headers, body, provider, connect_timeout_s, read_timeout_s)
+    async with posting as response:
+        try:
+            async for frame in sse_frames(response.content):
+                yield frame
+        except BaseException:
+            response.close()
+            raise
+
+
+async def post_json(
+    http: aiohttp.ClientSession,
+    url: str,
+    headers: Mapping[str, str],
+    body: dict[str, Any],
+    *,
+    provider: str,
+    timeout_s: float,
+) -> Any:
+    """POST `body` and return its decoded JSON answer; failures as `post_sse`'s."""
+    async with _posted(http, url, headers, body, provider, timeout_s, timeout_s) as response:
+        async with asyncio.timeout(timeout_s):
+            raw = await response.read()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError(
+            f"The upstream provider '{provider}' sent an answer the gateway could not read.",
+            provider=provider,
+        ) from None
+
+
+@asynccontextmanager
+async def _posted(
+    http: aiohttp.ClientSession,
+    url: str,
+    headers: Mapping[str, str],
+    body: dict[str, Any],
+    provider: str,
+    connect_timeout_s: float,
+    read_timeout_s: float,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """The 200 response to a JSON POST; any other status, time-out or transport failure
+    (while it is read, too) as the typed errors of `providers.errors`."""
     # No per-read timer: the policy chain's idle time-out bounds each wait more cheaply;
     # `read_timeout_s` caps only the wait for the response headers.
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=None)
@@ -51,12 +98,7 @@ async def post_sse(
                 detail = error_message(await response.read())
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 raise upstream_error_for_status(response.status, provider, retry_after, detail)
-            try:
-                async for frame in sse_frames(response.content):
-                    yield frame
-            except BaseException:
-                response.close()
-                raise
+            yield response
     except (TimeoutError, aiohttp.ServerTimeoutError):
         raise UpstreamTimeout(
             f"The upstream provider '{provider}' timed out.", provider=provider

@@ -5,9 +5,11 @@ Parts, in the order every provider module keeps: settings → client → request
 stream transform → error mapping → factory.
 
 Differences from the gateway's request, by design:
-- the system prompt becomes the first `system` message;
+- a request that came in as Chat Completions is sent as the client wrote it;
+- otherwise the system prompt becomes the first `system` message, tool results `tool`
+  messages, tool calls `tool_calls` (`providers.openai_content`);
 - `stop_sequences` become `stop`; `metadata.user_id` becomes `user`;
-- `top_k` has no equivalent and is not sent;
+- `top_k` and thinking have no equivalent: they are not sent, and reported dropped;
 - `max_tokens` is sent as `max_tokens`, or as the field named by `max_tokens_field`
   (OpenAI's newer models want `max_completion_tokens`);
 - a final assistant message (a prefill, or a mid-stream continuation) is sent as an
@@ -34,6 +36,7 @@ from providers.base import (
     UpstreamRequest,
     Usage,
 )
+from providers.content import Feature, part_length
 from providers.errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -42,6 +45,7 @@ from providers.errors import (
     upstream_error_for_status,
 )
 from providers.http_sse import Frame, drain, post_sse
+from providers.openai_content import ToolCallReader, native_body, translated_fields
 
 # --- settings ---------------------------------------------------------------------------
 
@@ -63,6 +67,8 @@ class OpenAICompatibleSettings(BaseModel):
 
 
 class OpenAICompatibleProvider:
+    features: frozenset[Feature] = frozenset({"tools", "images"})
+
     def __init__(
         self, name: str, settings: OpenAICompatibleSettings, http: aiohttp.ClientSession
     ) -> None:
@@ -100,28 +106,31 @@ class OpenAICompatibleProvider:
 def to_openai_body(
     request: UpstreamRequest, model: ModelRef, max_tokens_field: str
 ) -> dict[str, Any]:
-    messages = [{"role": "system", "content": request.system}] if request.system else []
-    messages += [{"role": m.role, "content": m.content} for m in request.messages]
+    """The Chat Completions body: the client's own when it spoke Chat Completions, else a
+    translation (what it cannot carry goes in `model.dropped`)."""
+    body = native_body(request)
+    if body is None:
+        body = translated_fields(request, model.dropped)
+        optional = {
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "stop": list(request.stop_sequences) or None,
+            "user": request.user_id,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
     if request.continue_from:
         # Chat completions answer after an assistant turn rather than continue it.
-        messages += [
+        body["messages"] = [
+            *body["messages"],
             {"role": "assistant", "content": request.continue_from.rstrip()},
             {"role": "user", "content": CONTINUE_PROMPT},
         ]
-    body: dict[str, Any] = {
+    body |= {
         "model": model.id,
-        "messages": messages,
         max_tokens_field: request.max_tokens,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    optional = {
-        "temperature": request.temperature,
-        "top_p": request.top_p,
-        "stop": list(request.stop_sequences) or None,
-        "user": request.user_id,
-    }
-    body.update({k: v for k, v in optional.items() if v is not None})
     body.update(model.options)
     return body
 
@@ -141,6 +150,7 @@ async def from_openai_frames(
     finish_reason: str | None = None
     served_model = model
     streamed_chars = 0
+    tool_calls = ToolCallReader()
     try:
         async with aclosing(frames):
             async for _, data in frames:
@@ -156,11 +166,15 @@ async def from_openai_frames(
                     usage.input_tokens = chunk["usage"].get("prompt_tokens") or 0
                     usage.output_tokens = chunk["usage"].get("completion_tokens") or 0
                 for choice in chunk.get("choices") or ():
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
+                    delta = choice.get("delta") or {}
+                    if text := delta.get("content"):
                         streamed_chars += len(text)
                         usage.estimate_output(streamed_chars)
                         yield TextDelta(text)
+                    for part in tool_calls.read(delta.get("tool_calls") or ()):
+                        streamed_chars += part_length(part)
+                        usage.estimate_output(streamed_chars)
+                        yield part
                     if choice.get("finish_reason"):
                         finish_reason = choice["finish_reason"]
             raise UpstreamConnectionError("The upstream stream ended without [DONE].")

@@ -17,17 +17,19 @@ import anthropic
 import httpx2
 from anthropic._constants import ANTHROPIC_API_VERSION
 
+from providers.anthropic.content import block_start, part_of
 from providers.anthropic.lifecycle import lifecycle
 from providers.anthropic.models import Lessons, ModelRules
 from providers.anthropic.shared import (
+    ANTHROPIC_FEATURES,
     AnthropicSettings,
+    count_tokens_params,
     model_options,
     status_of_error_type,
     to_anthropic_params,
     with_lessons,
 )
 from providers.base import (
-    SAMPLING_PARAMS,
     Delta,
     ModelLifecycle,
     ModelRef,
@@ -36,6 +38,7 @@ from providers.base import (
     UpstreamRequest,
     Usage,
 )
+from providers.content import part_length
 from providers.errors import (
     UnsendableRequest,
     UpstreamConnectionError,
@@ -53,6 +56,8 @@ log = logging.getLogger(__name__)
 
 
 class AnthropicSdkProvider:
+    features = ANTHROPIC_FEATURES
+
     def __init__(self, name: str, settings: AnthropicSettings) -> None:
         self.name = name
         self._has_key = bool(settings.api_key)
@@ -86,18 +91,19 @@ class AnthropicSdkProvider:
         self, request: UpstreamRequest, model: ModelRef, rules: ModelRules
     ) -> AsyncGenerator[Delta, None]:
         usage = Usage()
-        params = to_anthropic_params(request, rules)
-        # The SDK's own arguments no longer include sampling parameters: any the model
-        # takes (by a config override) travel as extra body fields.
-        extra = {k: params.pop(k) for k in SAMPLING_PARAMS if k in params}
-        extra |= model_options(model.options, rules)
+        params = to_anthropic_params(request, rules, model.dropped)
+        params = model_options({**params, **model.options}, rules)
+        # Only the required arguments go by name: the SDK's own no longer include sampling
+        # parameters, and a client's body may hold fields newer than this SDK.
+        messages, max_tokens = params.pop("messages"), params.pop("max_tokens")
         try:
             events = await self._client.messages.create(
                 model=model.id,
+                messages=messages,
+                max_tokens=max_tokens,
                 stream=True,
                 timeout=httpx2.Timeout(self._read_timeout_s, connect=model.connect_timeout_s),
-                extra_body=extra or None,
-                **params,
+                extra_body=params or None,
             )
             async with events:
                 async for delta in from_anthropic_events(events, model.id, usage):
@@ -105,6 +111,19 @@ class AnthropicSdkProvider:
         except Exception as exc:
             error = exc if isinstance(exc, UpstreamError) else map_anthropic_error(exc, self.name)
             raise attributed(error, self.name, usage) from None
+
+    async def count_tokens(self, request: UpstreamRequest, model: ModelRef) -> int:
+        params = count_tokens_params(request, model, ANTHROPIC_API_VERSION, self._lessons)
+        try:
+            counted = await self._client.messages.count_tokens(
+                model=model.id,
+                messages=params.pop("messages"),
+                timeout=httpx2.Timeout(model.connect_timeout_s + 10),
+                extra_body=params or None,
+            )
+        except Exception as exc:
+            raise map_anthropic_error(exc, self.name) from None
+        return counted.input_tokens
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -123,6 +142,7 @@ async def from_anthropic_events(
     upstream reports them).
     """
     stop_reason: str | None = None
+    stop_sequence: str | None = None
     served_model = model
     streamed_chars = 0
     async for event in events:
@@ -132,16 +152,23 @@ async def from_anthropic_events(
                 streamed_chars += len(event.delta.text)
                 usage.estimate_output(streamed_chars)
                 yield TextDelta(event.delta.text)
+            elif (part := part_of(event.delta.to_dict())) is not None:
+                streamed_chars += part_length(part)
+                usage.estimate_output(streamed_chars)
+                yield part
+        elif kind == "content_block_start":
+            if (part := block_start(event.content_block.to_dict())) is not None:
+                yield part
         elif kind == "message_start":
             served_model = event.message.model or model
             usage.input_tokens = event.message.usage.input_tokens or 0
         elif kind == "message_delta":
-            stop_reason = event.delta.stop_reason
+            stop_reason, stop_sequence = event.delta.stop_reason, event.delta.stop_sequence
             usage.output_tokens = event.usage.output_tokens or 0
             if getattr(event.usage, "input_tokens", None):
                 usage.input_tokens = event.usage.input_tokens
         elif kind == "message_stop":
-            yield StreamEnd(model=served_model, stop_reason=stop_reason, usage=usage)
+            yield StreamEnd(served_model, stop_reason, usage, stop_sequence)
             return
     raise UpstreamConnectionError("The upstream stream ended before message_stop.")
 

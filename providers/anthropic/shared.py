@@ -13,11 +13,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from providers.anthropic.content import final_text, native_body, translated_fields
 from providers.anthropic.models import Lessons, ModelRules, rules_for
 from providers.base import CONTINUE_PROMPT, Delta, ModelRef, UpstreamRequest
+from providers.content import Feature
 from providers.errors import UpstreamRejected
 
 # --- settings ---------------------------------------------------------------------------
+
+ANTHROPIC_FEATURES: frozenset[Feature] = frozenset({"tools", "images"})
 
 
 class AnthropicSettings(BaseModel):
@@ -34,34 +38,60 @@ class AnthropicSettings(BaseModel):
 # --- request transform ------------------------------------------------------------------
 
 
-def to_anthropic_params(request: UpstreamRequest, rules: ModelRules) -> dict[str, Any]:
-    """The Messages API body for `request` on a model with `rules`.
+def to_anthropic_params(
+    request: UpstreamRequest, rules: ModelRules, dropped: set[str]
+) -> dict[str, Any]:
+    """The Messages API body for `request` on a model with `rules` (model and stream
+    aside): the client's own body when it spoke the Messages API, else a translation.
 
     A partial answer to continue (the request's `continue_from`, or a client's own final
-    assistant turn) is a prefill where the model takes one; elsewhere it is an assistant
-    turn followed by a user turn asking to go on.  Sampling parameters the model refuses
-    are left out; `dropped_params` names them.
+    assistant turn of text) is a prefill where the model takes one; elsewhere it is an
+    assistant turn followed by a user turn asking to go on.  Sampling parameters the model
+    refuses are left out; they, and what a translation cannot carry, go in `dropped`.
     """
-    messages: list[dict[str, Any]] = [
-        {"role": m.role, "content": m.content} for m in request.messages
-    ]
-    partial = request.continue_from
-    if messages[-1]["role"] == "assistant":
-        partial = str(messages.pop()["content"]) + partial
+    params = native_body(request)
+    if params is None:
+        params = translated_fields(request, dropped)
+        optional = {
+            "stop_sequences": list(request.stop_sequences) or None,
+            "metadata": {"user_id": request.user_id} if request.user_id else None,
+            **request.sampling(),
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
+    params["max_tokens"] = request.max_tokens
+    params["messages"] = _with_partial(list(params["messages"]), request.continue_from, rules)
+    for name in dropped_params(request, rules):
+        params.pop(name, None)
+        dropped.add(name)
+    return params
+
+
+def _with_partial(messages: list[Any], partial: str, rules: ModelRules) -> list[Any]:
+    last = messages[-1]
+    text = final_text(last) if last["role"] == "assistant" else None
+    if text is not None:
+        messages.pop()
+        partial = text + partial
     if partial.strip():
         # The API rejects trailing whitespace in a final assistant turn.
         messages.append({"role": "assistant", "content": partial.rstrip()})
         if not rules.prefill:
             messages.append({"role": "user", "content": CONTINUE_PROMPT})
-    params: dict[str, Any] = {"messages": messages, "max_tokens": request.max_tokens}
-    dropped = dropped_params(request, rules)
-    optional = {
-        "system": request.system,
-        "stop_sequences": list(request.stop_sequences) or None,
-        "metadata": {"user_id": request.user_id} if request.user_id else None,
-        **{k: v for k, v in request.sampling().items() if k not in dropped},
-    }
-    params.update({k: v for k, v in optional.items() if v is not None})
+    return messages
+
+
+def count_tokens_params(
+    request: UpstreamRequest, model: ModelRef, api_version: str, lessons: Lessons
+) -> dict[str, Any]:
+    """The `count_tokens` body for `request`: the messages body without what only an
+    answer takes (`max_tokens`), thinking in the form the model takes."""
+    thinking = _thinking_on(model.options) or _thinking_on(native_body(request) or {})
+    rules = rules_for(
+        model.id, api_version, model.capabilities, lessons.refused(model.id), thinking
+    )
+    params = to_anthropic_params(request, rules, model.dropped)
+    params = model_options({**params, **model.options}, rules)
+    params.pop("max_tokens")
     return params
 
 
@@ -93,14 +123,10 @@ async def with_lessons(
 ) -> AsyncGenerator[Delta, None]:
     """`attempt(rules)`'s deltas.  When the upstream refuses, before any delta, something
     the rules let through and its 400 names it, the lesson is kept and the request is
-    tried once more without it.  What the rules leave out is reported in `model.dropped`."""
+    tried once more without it.  `attempt` reports what it leaves out in `model.dropped`."""
     retried = False
-    option = model.options.get("thinking")
-    thinking = isinstance(option, dict) and option.get("type") in ("enabled", "adaptive")
     while True:
-        refused = lessons.refused(model.id)
-        rules = rules_for(model.id, api_version, model.capabilities, refused, thinking)
-        model.dropped.update(dropped_params(request, rules))
+        rules = _rules(request, model, api_version, lessons)
         started = False
         try:
             async with aclosing(attempt(rules)) as deltas:
@@ -112,6 +138,20 @@ async def with_lessons(
             if started or retried or not lessons.learn(model.id, error, request, rules):
                 raise
             retried = True
+
+
+def _rules(
+    request: UpstreamRequest, model: ModelRef, api_version: str, lessons: Lessons
+) -> ModelRules:
+    """What `model` takes, given whether the alias or the client turned thinking on."""
+    thinking = _thinking_on(model.options) or _thinking_on(native_body(request) or {})
+    refused = lessons.refused(model.id)
+    return rules_for(model.id, api_version, model.capabilities, refused, thinking)
+
+
+def _thinking_on(fields: Mapping[str, Any]) -> bool:
+    thinking = fields.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
 # --- error mapping ----------------------------------------------------------------------

@@ -20,10 +20,13 @@ from datetime import date
 import aiohttp
 import orjson
 
+from providers.anthropic.content import block_start, part_of
 from providers.anthropic.lifecycle import lifecycle
 from providers.anthropic.models import Lessons, ModelRules
 from providers.anthropic.shared import (
+    ANTHROPIC_FEATURES,
     AnthropicSettings,
+    count_tokens_params,
     model_options,
     status_of_error_type,
     to_anthropic_params,
@@ -38,6 +41,7 @@ from providers.base import (
     UpstreamRequest,
     Usage,
 )
+from providers.content import part_length
 from providers.errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -45,12 +49,14 @@ from providers.errors import (
     unreadable_stream,
     upstream_error_for_status,
 )
-from providers.http_sse import Frame, drain, post_sse
+from providers.http_sse import Frame, drain, post_json, post_sse
 
 # --- client -----------------------------------------------------------------------------
 
 
 class AnthropicWireProvider:
+    features = ANTHROPIC_FEATURES
+
     def __init__(self, name: str, settings: AnthropicSettings, http: aiohttp.ClientSession):
         self.name = name
         self._settings = settings
@@ -73,11 +79,11 @@ class AnthropicWireProvider:
 
     def stream(self, request: UpstreamRequest, model: ModelRef) -> AsyncGenerator[Delta, None]:
         def attempt(rules: ModelRules) -> AsyncGenerator[Delta, None]:
+            params = to_anthropic_params(request, rules, model.dropped)
             body = {
                 "model": model.id,
                 "stream": True,
-                **to_anthropic_params(request, rules),
-                **model_options(model.options, rules),
+                **model_options({**params, **model.options}, rules),
             }
             frames = post_sse(
                 self._http,
@@ -92,6 +98,18 @@ class AnthropicWireProvider:
 
         return with_lessons(request, model, self._settings.api_version, self._lessons, attempt)
 
+    async def count_tokens(self, request: UpstreamRequest, model: ModelRef) -> int:
+        params = count_tokens_params(request, model, self._settings.api_version, self._lessons)
+        answer = await post_json(
+            self._http,
+            self._url + "/count_tokens",
+            self._headers,
+            {"model": model.id, **params},
+            provider=self.name,
+            timeout_s=model.connect_timeout_s + 10,
+        )
+        return int(answer["input_tokens"])
+
     async def aclose(self) -> None:
         return None  # the shared session belongs to the app
 
@@ -102,7 +120,8 @@ class AnthropicWireProvider:
 async def from_anthropic_frames(
     frames: AsyncGenerator[Frame, None], model: str, provider: str
 ) -> AsyncGenerator[Delta, None]:
-    """SSE frames → deltas; `ping` and unknown events and delta types are skipped.
+    """SSE frames → deltas (text, and tool use and thinking as part deltas); `ping` and
+    unknown events, blocks and delta types are skipped.
 
     Usage is kept current as the stream goes, so that a stream that fails midway can
     still be accounted for (output tokens are estimated from the text until the
@@ -110,6 +129,7 @@ async def from_anthropic_frames(
     """
     usage = Usage()
     stop_reason: str | None = None
+    stop_sequence: str | None = None
     served_model = model
     streamed_chars = 0
     try:
@@ -121,6 +141,13 @@ async def from_anthropic_frames(
                         streamed_chars += len(delta["text"])
                         usage.estimate_output(streamed_chars)
                         yield TextDelta(delta["text"])
+                    elif (part := part_of(delta)) is not None:
+                        streamed_chars += part_length(part)
+                        usage.estimate_output(streamed_chars)
+                        yield part
+                elif event == b"content_block_start":
+                    if (part := block_start(orjson.loads(data)["content_block"])) is not None:
+                        yield part
                 elif event == b"message_start":
                     message = orjson.loads(data)["message"]
                     served_model = message.get("model") or model
@@ -128,10 +155,11 @@ async def from_anthropic_frames(
                 elif event == b"message_delta":
                     payload = orjson.loads(data)
                     stop_reason = (payload.get("delta") or {}).get("stop_reason")
+                    stop_sequence = (payload.get("delta") or {}).get("stop_sequence")
                     usage.output_tokens = (payload.get("usage") or {}).get("output_tokens") or 0
                 elif event == b"message_stop":
                     await drain(frames)
-                    yield StreamEnd(model=served_model, stop_reason=stop_reason, usage=usage)
+                    yield StreamEnd(served_model, stop_reason, usage, stop_sequence)
                     return
                 elif event == b"error":
                     kind = (orjson.loads(data).get("error") or {}).get("type")

@@ -104,12 +104,35 @@ async def test_errors_are_the_sdks_typed_errors(sdk_for, fake_anthropic):
     assert "overloaded" in str(mid_stream.value.message)
 
 
-async def test_tools_are_refused_with_a_message_that_says_so(sdk_for):
+async def test_a_malformed_part_or_tool_is_a_400_that_names_it(sdk_for, fake_anthropic):
     client = await sdk_for()
-    tool = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
-    with pytest.raises(openai.BadRequestError) as info:
-        await client.chat.completions.create(model="sonnet", messages=ASK, tools=[tool])
-    assert "tool calls are not served" in info.value.message
+    with pytest.raises(openai.BadRequestError) as part:
+        await client.chat.completions.create(
+            model="sonnet", messages=[{"role": "user", "content": [{"type": "image_url"}]}]
+        )
+    assert "messages.0.content: part 0: not a valid 'image_url' part" in part.value.message
+    with pytest.raises(openai.BadRequestError) as tool:
+        await client.chat.completions.create(
+            model="sonnet", messages=ASK, tools=[{"type": "function", "function": {}}]
+        )
+    assert "tools: 0: a function tool needs a 'function' with a 'name'" in tool.value.message
+    with pytest.raises(openai.BadRequestError) as answer:
+        await client.chat.completions.create(
+            model="sonnet", messages=[*ASK, {"role": "tool", "content": "18 C"}]
+        )
+    assert "needs the 'tool_call_id' it answers" in answer.value.message
+    assert fake_anthropic.requests == 0
+
+
+async def test_the_sdk_gets_one_model_and_a_typed_404_for_another(sdk_for):
+    client = await sdk_for()
+    assert (await client.models.retrieve("sonnet")).owned_by == "gateway"
+    with pytest.raises(openai.NotFoundError) as missing:
+        await client.models.retrieve("gpt-9")
+    assert "no model or chain named 'gpt-9'" in missing.value.message
+    with pytest.raises(openai.NotFoundError) as nowhere:
+        await client.embeddings.create(model="sonnet", input="hi")
+    assert "this gateway serves POST /v1/messages" in nowhere.value.message
 
 
 async def test_the_sdk_lists_the_models_the_key_may_use(sdk_for):

@@ -7,11 +7,22 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from tests.fakes.anthropic_server import Script
+from tests.fakes.anthropic_server import Script, count_input_tokens
 from tests.gateway.test_tenancy import KEY_A, tenancy
 
 SONNET, HAIKU = "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"
 ASK = [{"role": "user", "content": "What is FastAPI?"}]
+LOCAL_AND_FAR = {
+    "local": {"provider": "demo", "model": "demo"},
+    "far": {"provider": "closed", "model": SONNET, "allow_retired": True},
+}
+UNREACHABLE = {  # (the key of the fake Anthropic, from the environment, at a closed port)
+    "closed": {
+        "type": "anthropic",
+        "api_key": "${ANTHROPIC_API_KEY}",
+        "base_url": "http://127.0.0.1:9",
+    }
+}
 
 
 @pytest.fixture
@@ -104,12 +115,15 @@ async def test_errors_are_the_sdks_typed_errors(sdk_for, fake_anthropic):
     assert "overloaded" in str(mid_stream.value.body)
 
 
-async def test_tools_are_refused_with_a_message_that_says_so(sdk_for):
+async def test_a_malformed_block_is_a_400_that_names_it(sdk_for, fake_anthropic):
     client = await sdk_for()
-    tool = {"name": "now", "description": "the time", "input_schema": {"type": "object"}}
+    image = {"type": "image", "source": {"type": "file"}}
     with pytest.raises(anthropic.BadRequestError) as info:
-        await client.messages.create(model="sonnet", max_tokens=10, messages=ASK, tools=[tool])
-    assert "tool use is not served" in info.value.message
+        await client.messages.create(
+            model="sonnet", max_tokens=10, messages=[{"role": "user", "content": [image]}]
+        )
+    assert "messages.0.content: block 0: not a valid 'image' block" in info.value.message
+    assert fake_anthropic.requests == 0
 
 
 async def test_the_sdk_lists_the_models_the_key_may_use(sdk_for):
@@ -119,8 +133,41 @@ async def test_the_sdk_lists_the_models_the_key_may_use(sdk_for):
     assert ids == sorted(ids) and {"default", "sonnet", "haiku", SONNET} <= set(ids)
 
 
-async def test_count_tokens_is_estimated_and_says_so(sdk_for):
+async def test_the_sdk_gets_one_model_and_a_typed_404_for_another(sdk_for):
     client = await sdk_for()
-    counted = await client.messages.with_raw_response.count_tokens(model="sonnet", messages=ASK)
-    assert counted.headers["x-gateway-token-count"] == "estimated"
-    assert (await counted.parse()).input_tokens == 4  # "What is FastAPI?": 16 characters
+    assert (await client.models.retrieve("sonnet")).id == "sonnet"
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        await client.models.retrieve("gpt-9")
+    assert "no model or chain named 'gpt-9'" in missing.value.message
+    with pytest.raises(anthropic.NotFoundError) as nowhere:
+        await client.beta.files.list()
+    assert "this gateway serves POST /v1/messages" in nowhere.value.message
+
+
+async def test_count_tokens_is_the_upstreams_count_where_a_target_counts(sdk_for, fake_anthropic):
+    client = await sdk_for()
+    counted = await client.messages.with_raw_response.count_tokens(
+        model="sonnet", messages=ASK, system="Be brief."
+    )
+    assert counted.headers["x-gateway-token-count"] == "upstream"
+    assert (await counted.parse()).input_tokens == count_input_tokens(
+        {"system": "Be brief.", "messages": ASK}
+    )
+    sent = fake_anthropic.seen[-1].body
+    assert sent == {"model": SONNET, "messages": ASK, "system": "Be brief."}
+
+
+async def test_count_tokens_is_estimated_and_says_so_where_none_counts(sdk_for):
+    client = await sdk_for(models=LOCAL_AND_FAR, providers=UNREACHABLE)
+    for model in ("local", "far"):  # a demo target counts nothing; the other is unreachable
+        counted = await client.messages.with_raw_response.count_tokens(model=model, messages=ASK)
+        assert counted.headers["x-gateway-token-count"] == "estimated"
+        assert (await counted.parse()).input_tokens == 4  # "What is FastAPI?": 16 characters
+
+
+async def test_count_tokens_refused_upstream_is_the_clients_400(sdk_for, fake_anthropic):
+    client = await sdk_for()
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        await client.messages.count_tokens(model="sonnet", messages=ASK, extra_body={"bogus": 1})
+    assert refused.value.status_code == 400
+    assert fake_anthropic.rejections == ["bogus: Extra inputs are not permitted"]

@@ -124,3 +124,5 @@ async def test_budgeted_thinking_in_config_reaches_a_5_series_model_as_adaptive(
 
     assert result.last["type"] == "done" and result.text == "Hello, world!"
     assert fake_anthropic.seen[-1].body["thinking"] == {"type": "adaptive"}
+    # The fake streamed a thinking block first: the guide's stream keeps its three events.
+    assert {event["type"] for event in result.events} == {"content", "done"}

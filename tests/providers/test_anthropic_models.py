@@ -66,12 +66,13 @@ REQUEST = UpstreamRequest(
 
 
 def test_accepted_sampling_is_sent_and_refused_sampling_is_reported():
-    takes = rules_for("claude-sonnet-4-6", OLD, NONE)
-    assert to_anthropic_params(REQUEST, takes)["temperature"] == 0.7
-    assert dropped_params(REQUEST, takes) == []
+    takes, dropped = rules_for("claude-sonnet-4-6", OLD, NONE), set[str]()
+    assert to_anthropic_params(REQUEST, takes, dropped)["temperature"] == 0.7
+    assert dropped_params(REQUEST, takes) == [] and dropped == set()
     refuses = rules_for("claude-sonnet-5-5", OLD, NONE)
-    assert "temperature" not in to_anthropic_params(REQUEST, refuses)
+    assert "temperature" not in to_anthropic_params(REQUEST, refuses, dropped)
     assert dropped_params(REQUEST, refuses) == ["temperature", "top_p"]
+    assert dropped == {"temperature", "top_p"}
 
 
 def test_a_continuation_is_a_prefill_where_the_model_takes_one():
@@ -80,9 +81,8 @@ def test_a_continuation_is_a_prefill_where_the_model_takes_one():
         max_tokens=5,
         continue_from="2, 3, ",
     )
-    messages = to_anthropic_params(request, rules_for("claude-haiku-4-5-20251001", OLD, NONE))[
-        "messages"
-    ]
+    rules = rules_for("claude-haiku-4-5-20251001", OLD, NONE)
+    messages = to_anthropic_params(request, rules, set())["messages"]
     assert messages == [
         {"role": "user", "content": "count"},
         {"role": "assistant", "content": "1, 2, 3,"},  # one turn, no trailing whitespace
@@ -93,7 +93,8 @@ def test_a_continuation_without_prefill_asks_to_go_on_in_a_user_turn():
     request = UpstreamRequest(
         messages=(Message("user", "count"),), max_tokens=5, continue_from="1, 2, "
     )
-    messages = to_anthropic_params(request, rules_for("claude-sonnet-4-6", OLD, NONE))["messages"]
+    rules = rules_for("claude-sonnet-4-6", OLD, NONE)
+    messages = to_anthropic_params(request, rules, set())["messages"]
     assert messages == [
         {"role": "user", "content": "count"},
         {"role": "assistant", "content": "1, 2,"},

@@ -90,7 +90,8 @@ async def test_openai_request_options_and_per_model_options(gateway, fake_openai
     assert seen.body["max_completion_tokens"] == 500
     assert "max_tokens" not in seen.body
     assert (seen.body["temperature"], seen.body["top_p"]) == (0.2, 0.5)
-    assert "top_k" not in seen.body
+    assert "top_k" not in seen.body  # (no such field: reported dropped)
+    assert result.headers["X-Gateway-Dropped-Params"] == "top_k"
     assert seen.body["stop"] == ["END"]
     assert seen.body["user"] == "u-1"
     assert seen.headers["OpenAI-Organization"] == "org-1"

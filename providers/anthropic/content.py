@@ -1,0 +1,150 @@
+"""The Messages API's content, both ways: the request's messages, tools and tool choice
+built from the normalized types (or taken as the client sent them, when the client spoke
+the Messages API: pass-through), and the stream's content blocks read into deltas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from providers.base import Message, UpstreamRequest
+from providers.content import (
+    Block,
+    ImageBlock,
+    NativeBlock,
+    NativeDelta,
+    PartDelta,
+    RedactedThinkingBlock,
+    RedactedThinkingDelta,
+    SignatureDelta,
+    TextBlock,
+    ThinkingBlock,
+    ThinkingDelta,
+    ToolInputDelta,
+    ToolResultBlock,
+    ToolUseBlock,
+    ToolUseStart,
+)
+
+# Fields of a client's Messages API body the gateway sets itself on the way up.
+_SET_BY_GATEWAY = ("model", "stream")
+
+# --- request ----------------------------------------------------------------------------
+
+
+def native_body(request: UpstreamRequest) -> dict[str, Any] | None:
+    """The client's own Messages API body (minus what the gateway sets), or None when the
+    client spoke another protocol.  A system prompt the gateway rewrote replaces its own."""
+    native = request.native
+    if native is None or native.protocol != "anthropic":
+        return None
+    body = {k: v for k, v in native.body.items() if k not in _SET_BY_GATEWAY}
+    if native.system is not None:
+        body["system"] = native.system
+    return body
+
+
+def translated_fields(request: UpstreamRequest, dropped: set[str]) -> dict[str, Any]:
+    """The Messages API fields for a request that came in another protocol: its messages,
+    system prompt, tools and tool choice.  Untranslatable content is named in `dropped`."""
+    fields: dict[str, Any] = {"messages": [_message(m, dropped) for m in request.messages]}
+    if request.native is not None:
+        dropped.update(request.native.untranslated)
+    if request.system:
+        fields["system"] = request.system
+    if request.tools:
+        fields["tools"] = [
+            {
+                "name": tool.name,
+                **({"description": tool.description} if tool.description else {}),
+                "input_schema": dict(tool.input_schema),
+            }
+            for tool in request.tools
+        ]
+    choice = request.tool_choice
+    if choice is not None and (request.tools or choice.type == "none"):
+        fields["tool_choice"] = {"type": choice.type}
+        if choice.name is not None:
+            fields["tool_choice"]["name"] = choice.name
+        if not choice.parallel and choice.type != "none":
+            fields["tool_choice"]["disable_parallel_tool_use"] = True
+    return fields
+
+
+def _message(message: Message, dropped: set[str]) -> dict[str, Any]:
+    if not message.blocks:
+        return {"role": message.role, "content": message.content}
+    content = [b for b in (_block(block, dropped) for block in message.blocks) if b is not None]
+    # The API wants a user turn's tool results before anything else in it.
+    content.sort(key=lambda block: block["type"] != "tool_result")
+    return {"role": message.role, "content": content}
+
+
+def _block(block: Block, dropped: set[str]) -> dict[str, Any] | None:
+    if isinstance(block, TextBlock):
+        return {"type": "text", "text": block.text} if block.text else None
+    if isinstance(block, ImageBlock):
+        return {"type": "image", "source": _image_source(block)}
+    if isinstance(block, ToolUseBlock):
+        return {"type": "tool_use", "id": block.id, "name": block.name, "input": dict(block.input)}
+    if isinstance(block, ToolResultBlock):
+        result: dict[str, Any] = {"type": "tool_result", "tool_use_id": block.tool_use_id}
+        parts = [_block(part, dropped) for part in block.content]
+        result["content"] = [part for part in parts if part is not None]
+        if block.is_error:
+            result["is_error"] = True
+        return result
+    if isinstance(block, ThinkingBlock):
+        return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
+    if isinstance(block, RedactedThinkingBlock):
+        return {"type": "redacted_thinking", "data": block.data}
+    dropped.add(block.kind)
+    return None
+
+
+def _image_source(image: ImageBlock) -> dict[str, str]:
+    if image.url:
+        return {"type": "url", "url": image.url}
+    return {"type": "base64", "media_type": image.media_type, "data": image.data}
+
+
+def final_text(message: Mapping[str, Any]) -> str | None:
+    """The text of a final assistant turn (a prefill), or None when it holds more than
+    text (a tool call is not a prefill)."""
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    if all(isinstance(b, Mapping) and b.get("type") == "text" for b in content):
+        return "".join(str(b.get("text", "")) for b in content)
+    return None
+
+
+# --- stream -----------------------------------------------------------------------------
+
+
+def block_start(block: Mapping[str, Any]) -> PartDelta | None:
+    """The delta a `content_block_start` opens with: none for plain text and thinking
+    (their deltas open them), a tool call, a redacted thinking block, or any other block as
+    the API sent it (`NativeBlock`: a server tool's call or result, text with citations)."""
+    kind = block.get("type")
+    if kind == "thinking" or (kind == "text" and block.keys() <= {"type", "text"}):
+        return None
+    if kind == "tool_use":
+        return ToolUseStart(str(block["id"]), str(block["name"]))
+    if kind == "redacted_thinking":
+        return RedactedThinkingDelta(str(block["data"]))
+    return NativeBlock("anthropic", block)
+
+
+def part_of(delta: Mapping[str, Any]) -> PartDelta | None:
+    """A `content_block_delta`'s delta that is not text, as a part delta (one this
+    gateway does not know, a citation say, as the API sent it: `NativeDelta`)."""
+    kind = delta.get("type")
+    if kind == "input_json_delta":
+        return ToolInputDelta(str(delta["partial_json"]))
+    if kind == "thinking_delta":
+        return ThinkingDelta(str(delta["thinking"]))
+    if kind == "signature_delta":
+        return SignatureDelta(str(delta["signature"]))
+    return NativeDelta("anthropic", delta)
