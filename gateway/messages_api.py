@@ -37,6 +37,7 @@ from providers.content import (
 )
 from providers.errors import GatewayError
 
+PASSED_HEADERS = ("anthropic-beta",)  # beta fields of the body need their header
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 _ERROR_TYPES = {  # the Messages API's error type for each status the gateway answers with
     400: "invalid_request_error",
@@ -300,5 +301,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
             return WholeMessage(message_id)
         return MessageEvents(message_id, lambda: served_model(call))
 
-    dialect = Dialect(MessagesErrors(), answer, config.server.date_context.api_routes)
+    dialect = Dialect(
+        MessagesErrors(), answer, config.server.date_context.api_routes, PASSED_HEADERS
+    )
     return await stream(request, MessagesBody, read_json, dialect)

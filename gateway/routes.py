@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -25,7 +25,7 @@ from gateway.streaming import SseStream, StreamOptions, StreamOutcome
 from policies.admission import admit
 from policies.admission.limiter import tokens_to_settle
 from policies.base import Call
-from providers.base import Usage, estimate_tokens
+from providers.base import UpstreamRequest, Usage, estimate_tokens
 from providers.errors import (
     BodyTimeout,
     GatewayError,
@@ -88,6 +88,8 @@ class Dialect:
     errors: StreamFormat
     answer: Callable[[Any, Call], StreamFormat]
     date_context: bool = True
+    # The client's headers that travel with its own body to a target of its API.
+    passed_headers: tuple[str, ...] = ()
 
 
 async def stream(
@@ -125,7 +127,8 @@ async def _stream(
         name = tenant.chain_name(body.model, state.chains.default_chain)
         chain = state.chains.resolve(name, tenant.allowed)
         tenant.check_allowed(name)
-        upstream_request = body.to_upstream()
+        passed = dialect.passed_headers if dialect is not None else ()
+        upstream_request = with_passed_headers(body.to_upstream(), request, passed)
         input_estimate = estimate_tokens(upstream_request.text_length())
         cost = input_estimate + upstream_request.max_tokens
         admission = await admit(state.shared.limiter, tenant.id, tenant.limits, cost)
@@ -181,6 +184,17 @@ def _fill_record(record: RequestRecord, outcome: StreamOutcome, call: Call, used
     record.upstream_wait_s = outcome.upstream_wait_s
     if outcome.first_content_at is not None:
         record.ttft_s = outcome.first_content_at - record.started
+
+
+def with_passed_headers(
+    upstream: UpstreamRequest, request: web.Request, names: tuple[str, ...]
+) -> UpstreamRequest:
+    """`upstream` with the headers `names` of `request` on its native body."""
+    native = upstream.native
+    if native is None:
+        return upstream
+    passed = {name: request.headers[name] for name in names if name in request.headers}
+    return replace(upstream, native=replace(native, headers=passed)) if passed else upstream
 
 
 async def read_json(request: web.Request) -> Any:

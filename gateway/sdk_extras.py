@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from gateway.chat_completions_api import ChatErrors
-from gateway.messages_api import MessagesErrors
+from gateway.messages_api import PASSED_HEADERS, MessagesErrors
 from gateway.messages_body import MessagesBody
-from gateway.routes import read_json, request_id_of
+from gateway.routes import read_json, request_id_of, with_passed_headers
 from gateway.schemas import parse_body
 from gateway.state import STATE
 from policies.base import Target
@@ -93,7 +93,7 @@ async def count_tokens(request: web.Request) -> web.Response:
         tenant.check_allowed(name)
     except GatewayError as error:
         return _error(request, error, anthropic_client=True)
-    upstream_request = body.to_upstream()
+    upstream_request = with_passed_headers(body.to_upstream(), request, PASSED_HEADERS)
     try:
         counted = await _upstream_count(upstream_request, chain.targets)
     except UpstreamRejected as error:  # the client's request, as the upstream read it

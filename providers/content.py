@@ -115,14 +115,16 @@ class Native:
     """The client's request body as its route received it, in `protocol`.
 
     `untranslated` names the body's fields the route could not put in normalized form (a
-    target of another protocol reports them dropped).  `system` is set when the gateway
-    rewrote the system prompt (date context): a target speaking `protocol` then takes that
-    text in place of the body's own.
+    target of another protocol reports them dropped).  `headers` are the client's headers
+    that belong to the body (`anthropic-beta`: a beta field needs its header).  `system`
+    is set when the gateway rewrote the system prompt (date context): a target speaking
+    `protocol` then takes that text in place of the body's own.
     """
 
     protocol: WireProtocol
     body: Mapping[str, Any]
     untranslated: frozenset[str] = frozenset()
+    headers: Mapping[str, str] = field(default_factory=dict)
     system: str | None = None
 
 

@@ -45,6 +45,12 @@ def native_body(request: UpstreamRequest) -> dict[str, Any] | None:
     return body
 
 
+def native_headers(request: UpstreamRequest) -> Mapping[str, str]:
+    """The client's headers that go with its own Messages API body (`anthropic-beta`)."""
+    native = request.native
+    return native.headers if native is not None and native.protocol == "anthropic" else {}
+
+
 def translated_fields(request: UpstreamRequest, dropped: set[str]) -> dict[str, Any]:
     """The Messages API fields for a request that came in another protocol: its messages,
     system prompt, tools and tool choice.  Untranslatable content is named in `dropped`."""

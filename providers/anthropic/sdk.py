@@ -17,7 +17,7 @@ import anthropic
 import httpx2
 from anthropic._constants import ANTHROPIC_API_VERSION
 
-from providers.anthropic.content import block_start, part_of
+from providers.anthropic.content import block_start, native_headers, part_of
 from providers.anthropic.lifecycle import lifecycle
 from providers.anthropic.models import Lessons, ModelRules
 from providers.anthropic.shared import (
@@ -103,6 +103,7 @@ class AnthropicSdkProvider:
                 max_tokens=max_tokens,
                 stream=True,
                 timeout=httpx2.Timeout(self._read_timeout_s, connect=model.connect_timeout_s),
+                extra_headers=dict(native_headers(request)) or None,
                 extra_body=params or None,
             )
             async with events:
@@ -119,6 +120,7 @@ class AnthropicSdkProvider:
                 model=model.id,
                 messages=params.pop("messages"),
                 timeout=httpx2.Timeout(model.connect_timeout_s + 10),
+                extra_headers=dict(native_headers(request)) or None,
                 extra_body=params or None,
             )
         except Exception as exc:

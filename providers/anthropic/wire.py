@@ -20,7 +20,7 @@ from datetime import date
 import aiohttp
 import orjson
 
-from providers.anthropic.content import block_start, part_of
+from providers.anthropic.content import block_start, native_headers, part_of
 from providers.anthropic.lifecycle import lifecycle
 from providers.anthropic.models import Lessons, ModelRules
 from providers.anthropic.shared import (
@@ -88,7 +88,7 @@ class AnthropicWireProvider:
             frames = post_sse(
                 self._http,
                 self._url,
-                self._headers,
+                {**self._headers, **native_headers(request)},
                 body,
                 provider=self.name,
                 connect_timeout_s=model.connect_timeout_s,
@@ -103,7 +103,7 @@ class AnthropicWireProvider:
         answer = await post_json(
             self._http,
             self._url + "/count_tokens",
-            self._headers,
+            {**self._headers, **native_headers(request)},
             {"model": model.id, **params},
             provider=self.name,
             timeout_s=model.connect_timeout_s + 10,

@@ -326,3 +326,34 @@ async def test_tools_skip_a_provider_that_cannot_call_them(clients, fake_anthrop
         model="default", messages=[{"role": "user", "content": "Hello?"}]
     )
     assert plain.model == "demo"  # without tools, the demo serves
+
+
+@pytest.mark.parametrize("client_kind", ["wire", "sdk"])
+async def test_a_beta_request_reaches_an_anthropic_target_with_its_header(
+    clients, fake_anthropic, fake_openai, client_kind
+):
+    """What Claude Code sends: `POST /v1/messages?beta=true` with `anthropic-beta` and the
+    beta's field in the body.  The header goes with the body to an Anthropic target, and
+    neither reaches an OpenAI-compatible one."""
+    claude, _ = await clients("sonnet", "gpt", client_kind=client_kind)
+    beta = "context-management-2025-06-27"
+    management = {"edits": [{"type": "clear_tool_uses_20250919"}]}
+    message = await claude.beta.messages.create(
+        model="default", max_tokens=50, messages=[ASK], betas=[beta], context_management=management
+    )
+    assert message.content[0].text == "Hello, world!"
+    seen = fake_anthropic.seen[-1]
+    assert seen.headers["anthropic-beta"] == beta
+    assert seen.body["context_management"] == management
+
+    counted = await claude.beta.messages.count_tokens(model="default", messages=[ASK], betas=[beta])
+    assert counted.input_tokens >= 1
+    assert beta in fake_anthropic.seen[-1].headers["anthropic-beta"].split(",")
+
+    fake_anthropic.default = Script(status=529)
+    response = await claude.beta.messages.with_raw_response.create(
+        model="default", max_tokens=50, messages=[ASK], betas=[beta], context_management=management
+    )
+    assert (await response.parse()).model == GPT
+    assert response.headers["x-gateway-dropped-params"] == "context_management"
+    assert "anthropic-beta" not in fake_openai.seen[-1].headers
