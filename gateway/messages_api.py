@@ -37,7 +37,9 @@ from providers.content import (
 )
 from providers.errors import GatewayError
 
-PASSED_HEADERS = ("anthropic-beta",)  # beta fields of the body need their header
+# The client's headers that its body was written for: a beta field needs its beta, and
+# the version decides what the API takes.
+PASSED_HEADERS = ("anthropic-beta", "anthropic-version")
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 _ERROR_TYPES = {  # the Messages API's error type for each status the gateway answers with
     400: "invalid_request_error",

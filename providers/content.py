@@ -114,11 +114,12 @@ class ToolChoice:
 class Native:
     """The client's request body as its route received it, in `protocol`.
 
-    `untranslated` names the body's fields the route could not put in normalized form (a
-    target of another protocol reports them dropped).  `headers` are the client's headers
-    that belong to the body (`anthropic-beta`: a beta field needs its header).  `system`
-    is set when the gateway rewrote the system prompt (date context): a target speaking
-    `protocol` then takes that text in place of the body's own.
+        `untranslated` names the body's fields the route could not put in normalized form (a
+        target of another protocol reports them dropped).  `headers` are the client's headers
+        that belong to the body (`anthropic-version`, and `anthropic-beta`: a beta field needs
+    its header).  `system`
+        is set when the gateway rewrote the system prompt (date context): a target speaking
+        `protocol` then takes that text in place of the body's own.
     """
 
     protocol: WireProtocol

@@ -13,7 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from providers.anthropic.content import final_text, native_body, translated_fields
+from providers.anthropic.content import (
+    final_text,
+    native_body,
+    native_headers,
+    translated_fields,
+)
 from providers.anthropic.models import Lessons, ModelRules, rules_for
 from providers.base import CONTINUE_PROMPT, Delta, ModelRef, UpstreamRequest
 from providers.content import Feature
@@ -143,10 +148,13 @@ async def with_lessons(
 def _rules(
     request: UpstreamRequest, model: ModelRef, api_version: str, lessons: Lessons
 ) -> ModelRules:
-    """What `model` takes, given whether the alias or the client turned thinking on."""
+    """What `model` takes, given whether the alias or the client turned thinking on, under
+    the API version the request is sent with (the client's own, when its body passes
+    through with its `anthropic-version`)."""
     thinking = _thinking_on(model.options) or _thinking_on(native_body(request) or {})
     refused = lessons.refused(model.id)
-    return rules_for(model.id, api_version, model.capabilities, refused, thinking)
+    version = native_headers(request).get("anthropic-version", api_version)
+    return rules_for(model.id, version, model.capabilities, refused, thinking)
 
 
 def _thinking_on(fields: Mapping[str, Any]) -> bool:

@@ -357,3 +357,24 @@ async def test_a_beta_request_reaches_an_anthropic_target_with_its_header(
     assert (await response.parse()).model == GPT
     assert response.headers["x-gateway-dropped-params"] == "context_management"
     assert "anthropic-beta" not in fake_openai.seen[-1].headers
+
+
+async def test_the_clients_api_version_goes_with_its_body_and_sets_the_rules(
+    clients, fake_anthropic
+):
+    """Claude Code's gateway requirement: `anthropic-version` is forwarded.  Under the
+    version the client wrote for, the model's rules decide what is left out."""
+    claude, _ = await clients("sonnet")
+    for version, sent in (("2023-06-01", True), ("2026-10-21", False)):
+        response = await claude.messages.with_raw_response.create(
+            model="default",
+            max_tokens=50,
+            messages=[ASK],
+            extra_body={"temperature": 0.5},
+            extra_headers={"anthropic-version": version},
+        )
+        seen = fake_anthropic.seen[-1]
+        assert seen.headers["anthropic-version"] == version
+        assert ("temperature" in seen.body) is sent
+        assert ("x-gateway-dropped-params" in response.headers) is not sent
+    assert fake_anthropic.rejections == []
