@@ -14,13 +14,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
-    PrivateAttr,
     field_validator,
     model_validator,
 )
 
-from gateway.schemas import max_tokens_in_range
+from gateway.schemas import KeepsRaw, max_tokens_in_range
 from providers.base import Message, UpstreamRequest
 from providers.content import (
     Block,
@@ -118,7 +116,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionsBody(BaseModel):
+class ChatCompletionsBody(KeepsRaw):
     """The Chat Completions request, as far as the gateway reads it."""
 
     model_config = ConfigDict(extra="ignore")
@@ -136,21 +134,13 @@ class ChatCompletionsBody(BaseModel):
     n: Annotated[int, Field(ge=1, le=1)] = 1
     stream: bool = False
     stream_options: StreamOptions | None = None
-    tools: Annotated[list[dict[str, Any]], Field(max_length=1000)] = []
+    tools: Annotated[list[dict[str, Any]], Field(default_factory=list, max_length=1000)]
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool = True
-    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     _max_tokens_in_range = field_validator("max_tokens", "max_completion_tokens")(
         max_tokens_in_range
     )
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _keep_raw(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        body = handler(data)
-        body._raw = data if isinstance(data, dict) else {}
-        return body
 
     @model_validator(mode="after")
     def _a_user_speaks(self) -> Self:
@@ -184,7 +174,7 @@ class ChatCompletionsBody(BaseModel):
         system = "\n\n".join(m.text() for m in self.messages if m.role in ("system", "developer"))
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         functions = [t for t in self.tools if t.get("type") == "function"]
-        untranslated = {k for k in self._raw if k not in _NORMALIZED} | {
+        untranslated = self.unknown_fields(_NORMALIZED) | {
             f"tool {t.get('type')}" for t in self.tools if t not in functions
         }
         return UpstreamRequest(

@@ -10,19 +10,16 @@ translation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
-    PrivateAttr,
     field_validator,
-    model_validator,
 )
 
-from gateway.schemas import max_tokens_in_range
+from gateway.schemas import KeepsRaw, max_tokens_in_range
 from providers.base import Message, UpstreamRequest
 from providers.content import (
     Block,
@@ -77,7 +74,7 @@ class MessageIn(BaseModel):
         return Message(self.role, text, self.content)
 
 
-class MessagesBody(BaseModel):
+class MessagesBody(KeepsRaw):
     """The Messages API request, as far as the gateway reads it."""
 
     model_config = ConfigDict(extra="ignore")
@@ -86,26 +83,18 @@ class MessagesBody(BaseModel):
     messages: Annotated[list[MessageIn], Field(min_length=1, max_length=1000)]
     max_tokens: int
     system: Any = None
-    stop_sequences: Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=16)] = []
+    stop_sequences: Annotated[
+        list[Annotated[str, Field(min_length=1)]], Field(default_factory=list, max_length=16)
+    ]
     temperature: Annotated[float, Field(ge=0, le=1)] | None = None
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
     top_k: Annotated[int, Field(ge=1)] | None = None
     metadata: dict[str, Any] | None = None
     stream: bool = False
-    tools: Annotated[list[Any], Field(max_length=1000)] = []
+    tools: Annotated[list[Any], Field(default_factory=list, max_length=1000)]
     tool_choice: dict[str, Any] | None = None
-    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
-    _untranslated: set[str] = PrivateAttr(default_factory=set)
 
     _max_tokens_in_range = field_validator("max_tokens")(max_tokens_in_range)
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _keep_raw(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        body = handler(data)
-        body._raw = data if isinstance(data, dict) else {}
-        body._untranslated = {k for k in body._raw if k not in _NORMALIZED}
-        return body
 
     @field_validator("system", mode="before")
     @classmethod
@@ -151,7 +140,7 @@ class MessagesBody(BaseModel):
     def to_upstream(self) -> UpstreamRequest:
         user_id = (self.metadata or {}).get("user_id")
         custom = [t for t in self.tools if t.get("type", "custom") == "custom"]
-        untranslated = self._untranslated | {
+        untranslated = self.unknown_fields(_NORMALIZED) | {
             f"tool {t.get('name') or t['type']}" for t in self.tools if t not in custom
         }
         return UpstreamRequest(

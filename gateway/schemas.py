@@ -7,9 +7,20 @@ joined; the first message must come from the user.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Any, Literal, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from providers.base import Message, UpstreamRequest
 from providers.errors import InvalidBody, InvalidRequest
@@ -22,6 +33,24 @@ def max_tokens_in_range(value: int | None, info: ValidationInfo) -> int | None:
     if value is not None and not 1 <= value <= limit:
         raise ValueError(f"must be between 1 and {limit}")
     return value
+
+
+class KeepsRaw(BaseModel):
+    """A body that keeps the JSON object it was read from (`raw`): a drop-in API's body
+    passes through unchanged to a target of the same API."""
+
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_raw(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        body = handler(data)
+        body._raw = data if isinstance(data, dict) else {}
+        return body
+
+    def unknown_fields(self, known: Collection[str]) -> frozenset[str]:
+        """The body's fields outside `known`."""
+        return frozenset(name for name in self._raw if name not in known)
 
 
 class TextBlock(BaseModel):
