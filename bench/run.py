@@ -8,7 +8,8 @@ proxy pays), and two gateway processes: one in front of the fake through the Ant
 adapter with tenant rate limits on in Redis, one serving the demo provider.  Then, at
 C = 1, 100 and 1,000 concurrent streams of 50 chunks `--gap-ms` apart, it measures direct
 to the fake, through the relay and through each gateway; once more with the chunks back to
-back; then RSS, Redis calls and limiter fall-backs with 1,000 and 5,000 streams held open.
+back; with resumable streams off and on (CPU, Redis commands and log batches per stream);
+then RSS, Redis calls and limiter fall-backs with 1,000 and 5,000 streams held open.
 It prints one table (with the CPU each serving process and the load generator spent per
 stream) and every target beside its figure.
 """
@@ -42,6 +43,7 @@ ANTHROPIC = "gateway, anthropic adapter"
 BACK_TO_BACK = "  same, chunks back to back"
 RELAY = "byte relay (the floor)"
 HOLD_RAMP_PER_S = 250
+RESUME_OFF, RESUME_ON = "gateway, resume off", "gateway, resume on (Redis)"
 
 
 def free_port() -> int:
@@ -271,6 +273,49 @@ def redis_evalsha_calls(port: int) -> int:
     return 0
 
 
+def redis_command_calls(port: int) -> dict[str, int]:
+    """Calls so far of each Redis command (`INFO commandstats`)."""
+    out = subprocess.run(
+        ["redis-cli", "-p", str(port), "INFO", "commandstats"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    calls = {}
+    for line in out.splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, stats = line.removeprefix("cmdstat_").partition(":")
+            calls[name] = int(stats.split("calls=")[1].split(",")[0])
+    return calls
+
+
+@dataclass
+class RedisCost:
+    """Redis work per stream: the limiter's scripts, the resume log's batches (a pipeline
+    each, with one EXPIRE) and its events (one XADD each)."""
+
+    scripts: float
+    batches: float
+    events: float
+
+    @property
+    def round_trips(self) -> float:
+        return self.scripts + self.batches
+
+
+def redis_cost(port: int, run: Any) -> tuple[dict[str, Any], RedisCost]:
+    """`run()`'s figures, and the Redis commands its streams caused, once all settled."""
+    settled_evalsha_calls(port)
+    before = redis_command_calls(port)
+    figures = run()
+    settled_evalsha_calls(port)
+    after = redis_command_calls(port)
+    spent = {name: after[name] - before.get(name, 0) for name in after}
+    streams = max(figures["streams"], 1)
+    cost = RedisCost(*(spent.get(name, 0) / streams for name in ("evalsha", "expire", "xadd")))
+    return figures, cost
+
+
 def settled_evalsha_calls(port: int) -> int:
     """Script calls so far, once streams that just ended have settled: a gateway settles a
     stream after its last byte, so a count taken at once would miss the last settles."""
@@ -420,7 +465,20 @@ def main() -> None:
         b2b = bench.gateway("gw-b2b", gateway_config(redis_port, fake_b2b, 0, args.chunks))
         load(f"{b2b.url}{CHAT}", 10, 200)  # warm-up
         rows.append(Row(BACK_TO_BACK, 10, measure(b2b, CHAT, 10, 2000, KEY, 0)))
+
+        # Resumable streams: the same load at C=100 with resume on and off, side by side.
+        resume_on = gateway_config(redis_port, fake, args.gap_ms, args.chunks)
+        resume_on["resume"] = {"enabled": True}
+        resumable = bench.gateway("gw-resume", resume_on)
+        load(f"{resumable.url}{CHAT}", 20, 200)  # warm-up
+        costs: dict[str, RedisCost] = {}
+        for name, server in ((RESUME_OFF, anthropic), (RESUME_ON, resumable)):
+            figures, costs[name] = redis_cost(
+                redis_port, lambda s=server: measure(s, CHAT, 100, 1000, KEY, spread_s)
+            )
+            rows.append(Row(name, 100, figures, None))
         print_table(rows)
+        print_resume(rows, costs)
 
         held: dict[int, Held] = {}
         idle = 0
@@ -473,6 +531,24 @@ def print_table(rows: list[Row]) -> None:
         " direct; byte relay: copies the fake's bytes, the least any Python proxy can do;\n"
         " CPU/stream: ms of CPU (from /proc), which is seconds per 1,000 streams, of the\n"
         " serving process (fake or gateway); client: the same for the load generator)"
+    )
+
+
+def print_resume(rows: list[Row], costs: dict[str, RedisCost]) -> None:
+    print(
+        "\nresumable streams at C=100 (50 chunks)   CPU/stream  round trips  scripts  batches"
+        "  events"
+    )
+    for name in (RESUME_OFF, RESUME_ON):
+        row = next(r for r in rows if r.name == name)
+        cost = costs[name]
+        print(
+            f"  {name:<36} {row.figures['server_cpu_ms']:>7.2f} ms {cost.round_trips:>12.1f}"
+            f" {cost.scripts:>8.1f} {cost.batches:>8.1f} {cost.events:>7.1f}"
+        )
+    print(
+        "(per stream: Redis round trips = the limiter's scripts (admit, settle) + the resume\n"
+        " log's batches, each one pipeline of its events' XADDs; events: frames logged)"
     )
 
 

@@ -26,6 +26,10 @@ from gateway.http_errors import route_errors
 from gateway.messages_api import add_messages_routes
 from gateway.ops import add_ops_routes
 from gateway.redis_client import redis_client
+from gateway.resume.log import StreamLog
+from gateway.resume.memory_log import MemoryStreamLog
+from gateway.resume.redis_log import RedisStreamLog
+from gateway.resume.routes import add_resume_routes
 from gateway.routes import add_routes
 from gateway.sdk_extras import add_sdk_extras_routes
 from gateway.state import STATE, Clock, GatewayState, Shared, StateRef
@@ -54,6 +58,7 @@ def create_app(config: GatewayConfig, clock: Clock | None = None) -> web.Applica
     add_messages_routes(app)
     add_chat_completions_routes(app)
     add_sdk_extras_routes(app)
+    add_resume_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=config.server.upstream_connections, limit_per_host=0)
@@ -64,6 +69,7 @@ def create_app(config: GatewayConfig, clock: Clock | None = None) -> web.Applica
             limiter = build_limiter(config, redis, clock)
             breaker = CircuitBreaker(clock.monotonic)
             shared = Shared(http=http, redis=redis, limiter=limiter, breaker=breaker, clock=clock)
+            shared.stream_log = build_stream_log(config, redis, clock)
             app[STATE] = StateRef(build_state(config, shared))
             try:
                 await limiter.start()
@@ -92,6 +98,25 @@ def build_limiter(
         config.redis.lease_ttl_s,
         usage_retention_days=config.redis.usage_retention_days,
         clock=clock.wall,
+    )
+
+
+def build_stream_log(
+    config: GatewayConfig, redis: Redis | RedisCluster | None, clock: Clock
+) -> StreamLog | None:
+    """Where resumable streams' events are kept: Redis when configured, else here."""
+    resume = config.resume
+    if not resume.enabled:
+        return None
+    if redis is not None:
+        return RedisStreamLog(redis, config.redis.key_prefix, resume.ttl_s, resume.max_events)
+    log.info(
+        "resumable streams are kept in this process (no redis.url): a stream resumes on "
+        "this replica only, and at most %d events are held",
+        resume.max_total_events,
+    )
+    return MemoryStreamLog(
+        resume.ttl_s, resume.max_events, resume.max_total_events, clock.monotonic
     )
 
 

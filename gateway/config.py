@@ -143,6 +143,23 @@ class RedisConfig(_Strict):
     usage_retention_days: int = Field(default=35, ge=1, description="usage kept for reports")
 
 
+class ResumeConfig(_Strict):
+    """Resumable streams: each stream's events are kept (in Redis when configured, else in
+    this process) so that a client that lost its connection picks the stream up again."""
+
+    enabled: bool = False
+    ttl_s: int = Field(default=600, ge=1, le=86_400, description="kept after the stream ends")
+    max_events: int = Field(default=20_000, ge=10, le=1_000_000, description="per stream")
+    continue_after_disconnect: bool = Field(
+        default=True, description="a client that leaves does not stop its answer"
+    )
+    max_total_events: int = Field(
+        default=500_000,
+        ge=100,
+        description="in-process store only: events held at most, all streams together",
+    )
+
+
 class ProviderConfig(BaseModel):
     """`type` picks the adapter; every other key is that adapter's own (it validates them)."""
 
@@ -309,6 +326,7 @@ class GatewayConfig(_Strict):
     tenants: list[TenantConfig] = Field(default_factory=list)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
+    resume: ResumeConfig = Field(default_factory=ResumeConfig)
 
     @model_validator(mode="after")
     def _names_refer_to_what_is_defined(self) -> GatewayConfig:

@@ -63,8 +63,18 @@ async def health(request: web.Request) -> web.Response:
             "open_streams": len(state.shared.streams),
             "draining": state.shared.draining,
             "warnings": state.model_warnings,  # deprecated (or allowed retired) models
+            "resume": _resume_health(state),
         }
     )
+
+
+def _resume_health(state: GatewayState) -> dict[str, object]:
+    """Whether streams are resumable, and what their store holds (in process: how much)."""
+    stream_log = state.shared.stream_log
+    if stream_log is None:
+        return {"enabled": False}
+    running = len(state.shared.resumable)
+    return {"enabled": True, "running_here": running, **stream_log.describe()}
 
 
 async def livez(request: web.Request) -> web.Response:

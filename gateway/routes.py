@@ -6,7 +6,9 @@ policy chain → write events → settle the admission; then metrics and the acc
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,9 +21,11 @@ from aiohttp import web
 from gateway import access_log
 from gateway.formats import SseFormat, StreamFormat, TextFormat
 from gateway.metrics import RequestRecord
+from gateway.resume.recorder import Recorder
 from gateway.schemas import ChatBody, GenerateBody, RequestBody, parse_body
 from gateway.state import STATE, GatewayState
 from gateway.streaming import SseStream, StreamOptions, StreamOutcome
+from gateway.ui_message_stream import UiFormatChatBody, UiMessageFormat
 from policies.admission import admit
 from policies.admission.limiter import tokens_to_settle
 from policies.base import Call
@@ -34,9 +38,12 @@ from providers.errors import (
     PayloadTooLarge,
     RateLimited,
     ShuttingDown,
+    StreamStopped,
     UnsupportedMediaType,
 )
 
+log = logging.getLogger(__name__)
+EVENT_STREAM = "text/event-stream"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -52,6 +59,8 @@ def add_routes(app: web.Application) -> None:
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
+    if request.query.get("format") == "ui":
+        return await stream(request, UiFormatChatBody, read_json)
     return await stream(request, ChatBody, read_json)
 
 
@@ -96,6 +105,25 @@ async def stream(
     request: web.Request, body_model: BodyModel, read: BodyReader, dialect: Dialect | None = None
 ) -> web.StreamResponse:
     state = _state(request)
+    serving = _serve(request, body_model, read, state, dialect)
+    if state.shared.stream_log is None or not state.config.resume.continue_after_disconnect:
+        return await serving
+    # A client that leaves cancels this handler, not its answer, which goes on into the
+    # stream's log for a resume to pick up.
+    task = asyncio.ensure_future(serving)
+    answering = state.shared.answering
+    answering.add(task)
+    task.add_done_callback(answering.discard)
+    return await asyncio.shield(task)
+
+
+async def _serve(
+    request: web.Request,
+    body_model: BodyModel,
+    read: BodyReader,
+    state: GatewayState,
+    dialect: Dialect | None,
+) -> web.StreamResponse:
     record = RequestRecord(request_id_of(request), route=request.path)
     in_flight = object()
     state.requests.add(in_flight)  # this config's providers stay open until it ends
@@ -144,9 +172,15 @@ async def _stream(
         wire = dialect.answer(body, call)
     outcome = StreamOutcome(text=[] if tenant.log_content else None)
     sse: SseStream | None = None
+    recorder: Recorder | None = None
     try:
         if admission.quota is not None:
             headers.update(admission.quota.headers())
+        recorder = await _recorder(state, tenant.id, wire, lambda: _stop(sse))
+        if recorder is not None:
+            headers["X-Stream-ID"] = recorder.stream_id
+            await _remember_chat(state, tenant.id, body, recorder.stream_id)
+            wire = SseFormat() if isinstance(wire, SseFormat) else wire  # its ids number
         options = StreamOptions(
             record.request_id,
             state.config.server.keepalive_seconds,
@@ -155,13 +189,19 @@ async def _stream(
             done_extra=lambda: _chain_report(call),
             format=wire,
             late_headers=lambda: _adjustment_headers(call),
+            recorder=recorder,
+            continue_after_disconnect=state.config.resume.continue_after_disconnect,
         )
         sse = SseStream(request, state.call_upstream(call), outcome, options)
         state.shared.streams.add(sse)
+        if recorder is not None:
+            state.shared.resumable[recorder.stream_id] = (tenant.id, sse)
         return await sse.run()
     finally:
         if sse is not None:
             state.shared.streams.discard(sse)
+        if recorder is not None:
+            state.shared.resumable.pop(recorder.stream_id, None)
         final = outcome.usage if outcome.outcome == "ok" else None
         used = tokens_to_settle(final, call.stats.usage, outcome.sent_chars, input_estimate)
         # The record is complete before the settle script's round trip: a client that hangs
@@ -172,6 +212,42 @@ async def _stream(
             record.content = {"prompt": prompt, "completion": "".join(outcome.text)}
         # The limiter finishes a release whose caller was cancelled (the client left).
         await state.shared.limiter.release(admission, used, call.stats.served_by)
+
+
+async def _recorder(
+    state: GatewayState, tenant: str, wire: StreamFormat, on_stop: Callable[[], None]
+) -> Recorder | None:
+    """A resumable stream's recorder, when resume is on, the answer is an event stream,
+    and its log can keep it (the in-process store may be full: the stream goes on)."""
+    stream_log = state.shared.stream_log
+    if stream_log is None or not wire.headers.get("Content-Type", "").startswith(EVENT_STREAM):
+        return None
+    stream_id = secrets.token_urlsafe(18)
+    try:
+        kept = await stream_log.create(tenant, stream_id)
+    except Exception:
+        log.warning("the stream log failed: this stream cannot be resumed", exc_info=True)
+        return None
+    if not kept:
+        log.warning("the stream log is full (resume.max_total_events): not resumable")
+        return None
+    return Recorder(stream_log, tenant, stream_id, on_stop)
+
+
+async def _remember_chat(state: GatewayState, tenant: str, body: Any, stream_id: str) -> None:
+    """A `useChat` request's chat id → this stream, for its resume (`resume.routes`)."""
+    chat_id = getattr(body, "chat_id", None)  # (only useChat's body has one)
+    if chat_id and state.shared.stream_log is not None:
+        try:
+            await state.shared.stream_log.set_chat(tenant, chat_id, stream_id)
+        except Exception:
+            log.warning("the stream log failed: this chat cannot be resumed", exc_info=True)
+
+
+def _stop(sse: SseStream | None) -> None:
+    """A stop asked on another replica reached this stream."""
+    if sse is not None:
+        sse.end(StreamStopped())
 
 
 def _fill_record(record: RequestRecord, outcome: StreamOutcome, call: Call, used: Usage) -> None:
@@ -247,9 +323,12 @@ async def read_query(request: web.Request) -> dict[str, str]:
 
 
 def stream_format(request: web.Request) -> StreamFormat:
-    """`?format=text`: only the text (the AI SDK's text protocol); GET adds SSE `id:`s."""
+    """`?format=text`: only the text (the AI SDK's text protocol); `?format=ui`: the AI
+    SDK's UI message stream (`useChat`); GET adds SSE `id:`s to the guide's events."""
     if request.query.get("format") == "text":
         return TextFormat()
+    if request.query.get("format") == "ui":
+        return UiMessageFormat()
     return SseFormat(event_ids=request.method == "GET")
 
 

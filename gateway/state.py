@@ -22,6 +22,7 @@ from gateway.auth import Authenticator
 from gateway.chains import Chains
 from gateway.config import GatewayConfig
 from gateway.metrics import Metrics
+from gateway.resume.log import StreamLog
 from gateway.sse import Redactor
 from policies.admission.limiter import Limiter
 from policies.base import Handler
@@ -89,6 +90,12 @@ class Shared:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     token_secret: bytes = field(default_factory=lambda: os.urandom(32))
     draining: bool = False
+    stream_log: StreamLog | None = None  # resumable streams' events (resume.enabled)
+    # The resumable streams running in this process, by id, with their tenant: a stop
+    # (DELETE) reaches them here.
+    resumable: dict[str, tuple[str, SseStream]] = field(default_factory=dict)
+    # Answers that go on after their client left (resume.continue_after_disconnect).
+    answering: set[asyncio.Task[web.StreamResponse]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.metrics.open_streams.set_function(lambda: len(self.streams))

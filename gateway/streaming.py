@@ -25,10 +25,11 @@ from typing import Any
 from aiohttp import web
 
 from gateway.formats import SseFormat, StreamFormat
+from gateway.resume.recorder import Recorder
 from gateway.sse import Redactor, error_event
 from providers.base import Delta, StreamEnd, TextDelta, Usage
 from providers.content import part_length
-from providers.errors import GatewayError, InternalError, UpstreamProtocolError
+from providers.errors import ClientLeft, GatewayError, InternalError, UpstreamProtocolError
 
 log = logging.getLogger("gateway.streaming")
 
@@ -46,6 +47,7 @@ class StreamOutcome:
     first_content_at: float | None = None  # time.perf_counter()
     upstream_wait_s: float = 0.0
     text: list[str] | None = None  # the streamed text, kept only when asked for
+    client_left: bool = False  # the client left; the answer went on into its log
 
 
 @dataclass(slots=True)
@@ -58,6 +60,10 @@ class StreamOptions:
     format: StreamFormat = field(default_factory=SseFormat)
     # Headers known only once the upstream call began, read when the headers are sent.
     late_headers: Callable[[], dict[str, str]] | None = None
+    # A resumable stream: its frames are numbered and logged, and with
+    # `continue_after_disconnect` a client that leaves does not end it.
+    recorder: Recorder | None = None
+    continue_after_disconnect: bool = False
 
 
 class SseStream:
@@ -77,6 +83,7 @@ class SseStream:
         self._task: asyncio.Task[Any] | None = None
         self._ending: GatewayError | None = None
         self._keepalive = _KeepAlive(self, options.keepalive_s)
+        self._client_left = False  # (a stream that goes on for its log, without its client)
 
     def end(self, error: GatewayError) -> None:
         """End the stream from outside with `error` as its last event (e.g. shutdown)."""
@@ -96,6 +103,8 @@ class SseStream:
         clock = time.perf_counter
         if wire.keepalive is not None:
             self._keepalive.start()
+        if self._options.recorder is not None:
+            self._options.recorder.watch_stops()
         try:
             try:
                 async with aclosing(self._deltas) as deltas:
@@ -122,10 +131,8 @@ class SseStream:
                         else:
                             outcome.outcome, outcome.model = "ok", item.model
                             outcome.usage = item.usage
-                            response = self._response or await self._commit()
-                            await response.write(wire.done(self._done_event(item)))
-                            await response.write_eof()
-                            return response
+                            await self._write_last(wire.done(self._done_event(item)))
+                            return self._response or web.StreamResponse()
             except asyncio.CancelledError:
                 if self._ending is None or task.uncancel() > 0:
                     raise
@@ -140,24 +147,62 @@ class SseStream:
             return await self._fail(error)
         except asyncio.CancelledError:
             outcome.outcome = "client_disconnected"
+            self._abandon()
             raise
         except ConnectionError:
             # The client left while a frame was being written (its socket closed before the
             # handler was cancelled): the same as leaving between writes, and no failure of
             # the gateway's.  Returned, not raised, so that aiohttp logs nothing either.
             outcome.outcome = "client_disconnected"
+            self._abandon()
             return self._response or web.StreamResponse()
         finally:
             self._keepalive.stop()
+            if self._options.recorder is not None:
+                self._options.recorder.close()
 
     async def _write(self, chunk: bytes) -> None:
         """Write one piece of the answer (a format that answers whole holds it back)."""
         if chunk:
-            response = self._response or await self._commit()
-            await response.write(chunk)
+            recorder = self._options.recorder
+            await self._send(await recorder.record(chunk) if recorder is not None else chunk)
             self._keepalive.wrote()
         if self._outcome.first_content_at is None:
             self._outcome.first_content_at = time.perf_counter()
+
+    async def _write_last(self, chunk: bytes) -> None:
+        """The terminal event, logged whole before the client gets it, then the end."""
+        recorder = self._options.recorder
+        await self._send(await recorder.record(chunk, last=True) if recorder else chunk)
+        if not self._client_left:
+            response = self._response or await self._commit()
+            await response.write_eof()
+
+    async def _send(self, chunk: bytes) -> None:
+        """Write to the client.  Once it left, a stream that goes on for its log (resume
+        with `continue_after_disconnect`) writes nowhere; any other ends as it did."""
+        if self._client_left:
+            return
+        try:
+            response = self._response or await self._commit()
+            await response.write(chunk)
+        except ConnectionError:
+            options = self._options
+            if options.recorder is None or not options.continue_after_disconnect:
+                raise
+            self._client_left = True
+            self._outcome.client_left = True
+
+    def _abandon(self) -> None:
+        """A logged stream that ends because its client left: its log gets a terminal
+        event, so that a resume does not wait for one that never comes."""
+        recorder, options = self._options.recorder, self._options
+        if recorder is None or recorder.ended:
+            return
+        event = error_event(ClientLeft(), options.request_id, options.redact)
+        frame = options.format.error(event)
+        if frame:
+            recorder.finish_in_background(frame)
 
     async def _fail(self, error: GatewayError) -> web.StreamResponse:
         outcome, options, wire = self._outcome, self._options, self._options.format
@@ -165,14 +210,13 @@ class SseStream:
         if self._response is None and self._committing is None:
             outcome.status = error.client_status
             return wire.error_response(error, options.request_id, options.redact, options.headers)
-        response = self._response or await self._commit()
         last = wire.error(error_event(error, options.request_id, options.redact))
         if last is None:
+            response = self._response or await self._commit()
             self._cut(response)
             return response
-        await response.write(last)
-        await response.write_eof()
-        return response
+        await self._write_last(last)
+        return self._response or web.StreamResponse()
 
     async def _commit(self) -> web.StreamResponse:
         """Send the status and headers, once, whoever gets here first."""
@@ -194,7 +238,7 @@ class SseStream:
 
     async def write_keepalive(self) -> None:
         keepalive = self._options.format.keepalive
-        if keepalive is None:
+        if keepalive is None or self._client_left:
             return
         try:
             response = self._response or await self._commit()

@@ -17,6 +17,9 @@ an upstream provider.
     │   ├── NotFound                404 not_found: no endpoint at this path
     │   ├── MethodNotAllowed        405 method_not_allowed
     │   ├── BodyTimeout             408 request_timeout: body not in within body_timeout_s
+    │   ├── StreamStopped           409 stopped: the client stopped its stream (DELETE)
+    │   ├── EventsExpired           410 events_expired: a resume from events no longer kept
+    │   ├── ClientLeft              499 client_disconnected: it left, and its stream ended
     │   ├── PayloadTooLarge         413 payload_too_large: body over server.max_body_bytes
     │   ├── UnsupportedMediaType    415 unsupported_media_type: body is not JSON
     │   └── RateLimited             429 rate_limited: a tenant limit; retry_after, headers
@@ -132,6 +135,39 @@ class MethodNotAllowed(RequestError):
 class BodyTimeout(RequestError):
     code = "request_timeout"
     client_status = 408
+
+
+class StreamStopped(RequestError):
+    """`DELETE /ai/stream/resume/<id>`: the user's Stop button, from any replica."""
+
+    code = "stopped"
+    client_status = 409
+
+    def __init__(self) -> None:
+        super().__init__("The stream was stopped (DELETE /ai/stream/resume/<id>).")
+
+
+class EventsExpired(RequestError):
+    code = "events_expired"
+    client_status = 410
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The events after that one are no longer kept (resume.max_events); start again."
+        )
+
+
+class ClientLeft(RequestError):
+    """The last event of a logged stream whose client left (without
+    `resume.continue_after_disconnect`): a later resume learns that it ended."""
+
+    code = "client_disconnected"
+    client_status = 499
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The stream ended when its client left (resume.continue_after_disconnect is off)."
+        )
 
 
 class PayloadTooLarge(RequestError):
