@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from tests.clock import FakeClock
 from tests.conftest import CHAT
 from tests.fakes.script import Script
-from tests.gateway.test_tenancy import KEY_A, KEY_B, bearer, tenancy
+from tests.gateway.test_tenancy import KEY_A, KEY_B, bearer, day_tokens, tenancy
 from tests.waiting import wait_until
 
 WORDS = [f"w{i} " for i in range(30)]
@@ -54,7 +55,8 @@ def store(request, redis_server, key_prefix) -> dict[str, Any]:
     if request.param == "memory":
         return {"auth_setup": {}}
     if request.param == "redis":
-        return {"auth_setup": {"redis": {"url": redis_server.url, "key_prefix": key_prefix}}}
+        redis = {"url": redis_server.url, "key_prefix": key_prefix, "cluster": False}
+        return {"auth_setup": {"redis": redis}}
     cluster = request.getfixturevalue("redis_cluster")
     redis = {"url": cluster.url, "cluster": True, "key_prefix": key_prefix}
     return {"auth_setup": {"redis": redis}}
@@ -105,7 +107,21 @@ async def test_a_dropped_stream_resumes_on_another_replica_with_nothing_lost_or_
     seqs = [int(f.id.rsplit(":", 1)[1]) for f in first + rest if f.id]
     assert seqs == list(range(1, len(seqs) + 1))  # every event once, in order
     assert text_of(first) + text_of(rest) == "".join(WORDS)
-    assert [t.event["type"] for t in terminals(first + rest)] == ["done"]
+    (done,) = terminals(first + rest)
+    assert done.event["type"] == "done"
+    if store["auth_setup"].get("redis", {}).get("cluster") is False:
+        # Settled once, by the replica that ran it, however many read it.
+        redis = Redis.from_url(store["auth_setup"]["redis"]["url"])
+        expected = sum(done.event["usage"].values())
+        prefix = store["auth_setup"]["redis"]["key_prefix"]
+        await wait_until(
+            lambda: _equals(day_tokens(redis, prefix, "a"), expected), "the stream settled"
+        )
+        await redis.aclose()
+
+
+async def _equals(value: Any, expected: int) -> bool:
+    return await value == expected
 
 
 async def test_a_finished_stream_replays_from_the_start_or_after_an_event(replicas):
@@ -207,3 +223,32 @@ async def test_streams_without_resume_have_no_stream_id(gateway):
     async with client.post("/ai/stream/chat", json=CHAT) as response:
         assert "X-Stream-ID" not in response.headers
         assert all(f.id is None for f in frames(await response.read()))
+
+
+async def test_use_chats_resume_gets_the_running_stream_or_204(replicas, fake_anthropic):
+    fake_anthropic.script(Script(chunks=WORDS, chunk_delay=0.01))
+    client = await replicas()
+    chat = {
+        "id": "chat-1",
+        "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": "Hi?"}]}],
+        "trigger": "submit-message",
+    }
+    async with client.get("/ai/stream/chat/chat-1/stream", headers=bearer(KEY_A)) as none:
+        assert none.status == 204  # nothing running yet
+
+    response = await client.post("/ai/stream/chat?format=ui", json=chat, headers=bearer(KEY_A))
+    await read_some(response, 4)
+    response.close()  # the page reloaded
+    async with client.get("/ai/stream/chat/chat-1/stream?format=ui", headers=bearer(KEY_A)) as r:
+        assert r.status == 200
+        assert r.headers["x-vercel-ai-ui-message-stream"] == "v1"
+        resumed = await r.read()
+    parts = [json.loads(line[6:]) for line in resumed.decode().split("\n") if line[:7] == "data: {"]
+    assert parts[0]["type"] == "start" and parts[-1]["type"] == "finish"
+    assert "".join(p["delta"] for p in parts if p["type"] == "text-delta") == "".join(WORDS)
+    assert resumed.endswith(b"data: [DONE]\n\n")
+
+    async with client.get("/ai/stream/chat/chat-1/stream", headers=bearer(KEY_A)) as ended:
+        assert ended.status == 204  # it finished: nothing to resume
+    async with client.get("/ai/stream/chat/chat-1/stream", headers=bearer(KEY_B)) as other:
+        assert other.status == 204  # another tenant's chat is not found
