@@ -51,14 +51,20 @@ _FINISH = {
 # --- the answer -------------------------------------------------------------------------
 
 
-def _usage(done: dict[str, Any]) -> dict[str, int]:
+def _usage(done: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's usage: its `prompt_tokens` include the cached ones (reported apart)."""
     usage = done.get("usage") or {}
-    prompt, completion = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
-    return {
+    cached = usage.get("cache_read_input_tokens", 0)
+    prompt = usage.get("input_tokens", 0) + cached + usage.get("cache_creation_input_tokens", 0)
+    completion = usage.get("output_tokens", 0)
+    fields: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if cached:
+        fields["prompt_tokens_details"] = {"cached_tokens": cached}
+    return fields
 
 
 class ChatErrors:

@@ -68,12 +68,18 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
 def _usage(done: dict[str, Any]) -> dict[str, int]:
+    """The Messages API's usage (the gateway's names are its own; cost is not in it)."""
     usage = done.get("usage") or {}
-    return {
-        "input_tokens": usage.get("input_tokens", 0),
-        "output_tokens": usage.get("output_tokens", 0),
-    }
+    return {name: usage.get(name, 0) for name in _USAGE_FIELDS}
 
 
 class MessagesErrors:

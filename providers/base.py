@@ -140,8 +140,14 @@ class ModelRef:
 
 @dataclass(slots=True)
 class Usage:
+    """Tokens of one answer, as Anthropic counts them: `input_tokens` are the prompt's
+    tokens outside the prompt cache; those written to it and read from it are apart
+    (each priced differently), where the upstream reports them."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
 
     def estimate_output(self, streamed_chars: int) -> None:
         """Until the upstream reports output tokens, count the text streamed so far."""
@@ -150,9 +156,22 @@ class Usage:
     def add(self, other: Usage) -> None:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every token of the prompt, cached or not."""
+        return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
 
     def as_dict(self) -> dict[str, int]:
-        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+        """In the Messages API's names; the cache's only when the upstream used it."""
+        fields = {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+        if self.cache_write_tokens:
+            fields["cache_creation_input_tokens"] = self.cache_write_tokens
+        if self.cache_read_tokens:
+            fields["cache_read_input_tokens"] = self.cache_read_tokens
+        return fields
 
 
 def estimate_tokens(text_chars: int) -> int:

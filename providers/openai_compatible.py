@@ -163,8 +163,7 @@ async def from_openai_frames(
                     raise _stream_error(chunk["error"], provider)
                 served_model = chunk.get("model") or served_model
                 if chunk.get("usage"):
-                    usage.input_tokens = chunk["usage"].get("prompt_tokens") or 0
-                    usage.output_tokens = chunk["usage"].get("completion_tokens") or 0
+                    read_usage(chunk["usage"], usage)
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") or {}
                     if text := delta.get("content"):
@@ -182,6 +181,15 @@ async def from_openai_frames(
         raise unreadable_stream(provider) from None
     except UpstreamError as error:
         raise attributed(error, provider, usage) from None
+
+
+def read_usage(reported: dict[str, Any], usage: Usage) -> None:
+    """Chat Completions' usage in the gateway's terms: cached prompt tokens (which OpenAI
+    counts inside `prompt_tokens`) apart from the rest."""
+    cached = (reported.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    usage.input_tokens = (reported.get("prompt_tokens") or 0) - cached
+    usage.cache_read_tokens = cached
+    usage.output_tokens = reported.get("completion_tokens") or 0
 
 
 # --- error mapping ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from providers.base import Message, UpstreamRequest
+from providers.base import Message, UpstreamRequest, Usage
 from providers.content import (
     Block,
     ImageBlock,
@@ -127,6 +127,22 @@ def final_text(message: Mapping[str, Any]) -> str | None:
 
 
 # --- stream -----------------------------------------------------------------------------
+
+
+def read_usage(reported: Mapping[str, Any], usage: Usage) -> None:
+    """The counts a `message_start` or `message_delta` reports, into `usage` (a later
+    event's count replaces an earlier one; a count it leaves out stays)."""
+    for name, field in _USAGE_FIELDS:
+        if reported.get(name) is not None:
+            setattr(usage, field, int(reported[name]))
+
+
+_USAGE_FIELDS = (
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("cache_creation_input_tokens", "cache_write_tokens"),
+    ("cache_read_input_tokens", "cache_read_tokens"),
+)
 
 
 def block_start(block: Mapping[str, Any]) -> PartDelta | None:

@@ -17,7 +17,7 @@ import anthropic
 import httpx2
 from anthropic._constants import ANTHROPIC_API_VERSION
 
-from providers.anthropic.content import block_start, native_headers, part_of
+from providers.anthropic.content import block_start, native_headers, part_of, read_usage
 from providers.anthropic.lifecycle import lifecycle
 from providers.anthropic.models import Lessons, ModelRules
 from providers.anthropic.shared import (
@@ -163,12 +163,10 @@ async def from_anthropic_events(
                 yield part
         elif kind == "message_start":
             served_model = event.message.model or model
-            usage.input_tokens = event.message.usage.input_tokens or 0
+            read_usage(event.message.usage.to_dict(), usage)
         elif kind == "message_delta":
             stop_reason, stop_sequence = event.delta.stop_reason, event.delta.stop_sequence
-            usage.output_tokens = event.usage.output_tokens or 0
-            if getattr(event.usage, "input_tokens", None):
-                usage.input_tokens = event.usage.input_tokens
+            read_usage(event.usage.to_dict(), usage)
         elif kind == "message_stop":
             yield StreamEnd(served_model, stop_reason, usage, stop_sequence)
             return

@@ -20,7 +20,7 @@ from datetime import date
 import aiohttp
 import orjson
 
-from providers.anthropic.content import block_start, native_headers, part_of
+from providers.anthropic.content import block_start, native_headers, part_of, read_usage
 from providers.anthropic.lifecycle import lifecycle
 from providers.anthropic.models import Lessons, ModelRules
 from providers.anthropic.shared import (
@@ -151,12 +151,12 @@ async def from_anthropic_frames(
                 elif event == b"message_start":
                     message = orjson.loads(data)["message"]
                     served_model = message.get("model") or model
-                    usage.input_tokens = (message.get("usage") or {}).get("input_tokens") or 0
+                    read_usage(message.get("usage") or {}, usage)
                 elif event == b"message_delta":
                     payload = orjson.loads(data)
                     stop_reason = (payload.get("delta") or {}).get("stop_reason")
                     stop_sequence = (payload.get("delta") or {}).get("stop_sequence")
-                    usage.output_tokens = (payload.get("usage") or {}).get("output_tokens") or 0
+                    read_usage(payload.get("usage") or {}, usage)
                 elif event == b"message_stop":
                     await drain(frames)
                     yield StreamEnd(served_model, stop_reason, usage, stop_sequence)
