@@ -31,6 +31,11 @@ def write(record: RequestRecord) -> None:
     if record.usage is not None:
         fields["input_tokens"] = record.usage.input_tokens
         fields["output_tokens"] = record.usage.output_tokens
+        if record.usage.cache_read_tokens or record.usage.cache_write_tokens:
+            fields["cache_read_tokens"] = record.usage.cache_read_tokens
+            fields["cache_write_tokens"] = record.usage.cache_write_tokens
+    if record.cost_usd is not None:
+        fields["cost_usd"] = round(record.cost_usd, 6)
     if record.stats is not None:
         fields["targets_tried"] = record.stats.models_tried
         fields["retries"] = record.stats.retries

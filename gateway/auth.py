@@ -115,4 +115,6 @@ def _limits(limits: TenantLimits) -> Limits:
         tokens_per_minute=limits.tokens_per_minute,
         concurrent_streams=limits.concurrent_streams,
         daily_tokens=limits.daily_tokens,
+        daily_usd=limits.daily_usd,
+        monthly_usd=limits.monthly_usd,
     )

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from gateway.config import ChainConfig, GatewayConfig, TargetConfig
+from gateway.config import ChainConfig, GatewayConfig, PriceConfig, TargetConfig
 from policies.base import Chain, Target
-from providers.base import Capabilities, Provider
+from providers.base import Capabilities, Price, Provider
 from providers.demo import DEMO_MODEL
 from providers.errors import UnknownModel
 
@@ -61,6 +61,16 @@ class Chains:
         return chain
 
 
+def price_of_model(price: PriceConfig | None) -> Price | None:
+    """A model's configured price; cache prices default to Anthropic's multipliers of the
+    input price (1.25 to write, 0.1 to read)."""
+    if price is None:
+        return None
+    write = price.cache_write if price.cache_write is not None else 1.25 * price.input
+    read = price.cache_read if price.cache_read is not None else 0.1 * price.input
+    return Price(price.input, price.output, write, read)
+
+
 def _chain(
     name: str,
     chain: ChainConfig,
@@ -82,6 +92,7 @@ def _chain(
                 breaker,
                 model.options,
                 Capabilities(**model.capabilities.model_dump()),
+                price_of_model(model.price),
             )
         )
     return Chain(name, tuple(resolved), chain.retry.deadline_s, chain.on_stream_failure)

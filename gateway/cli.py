@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from gateway.access_log import JsonFormatter
 from gateway.build import check_providers
@@ -164,14 +165,22 @@ def print_usage(url: str, day: str | None, tenant: str | None, as_json: bool) ->
         print(json.dumps(report, indent=2))
         return 0
     print(f"usage on {report['day']} (UTC)")
-    print(f"{'tenant':<20} {'model':<36} {'requests':>9} {'input':>10} {'output':>10}")
+    print(
+        f"{'tenant':<20} {'model':<36} {'requests':>9} {'input':>10} {'output':>10} "
+        f"{'cost USD':>10}"
+    )
     for tenant_id, usage in report["tenants"].items():
         for model, m in usage["models"].items():
             print(
                 f"{tenant_id:<20} {model:<36} {m['requests']:>9} "
-                f"{m['input_tokens']:>10} {m['output_tokens']:>10}"
+                f"{m['input_tokens']:>10} {m['output_tokens']:>10} {_usd(m):>10}"
             )
     return 0
+
+
+def _usd(entry: dict[str, Any]) -> str:
+    """A report entry's cost, or "-" where its model has no price."""
+    return f"{entry['cost_usd']:.4f}" if "cost_usd" in entry else "-"
 
 
 def _config_path(given: str | None) -> str:

@@ -183,9 +183,25 @@ class CapabilitiesConfig(_Strict):
     images: bool | None = Field(default=None, description="false: requests with images skip it")
 
 
+class PriceConfig(_Strict):
+    """USD per million tokens: what spend figures and USD budgets count with."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write: float | None = Field(
+        default=None, ge=0, description="prompt-cache writes; null: 1.25 x input"
+    )
+    cache_read: float | None = Field(
+        default=None, ge=0, description="prompt-cache reads; null: 0.1 x input"
+    )
+
+
 class ModelConfig(_Strict):
     provider: str
     model: str
+    price: PriceConfig | None = Field(
+        default=None, description="USD per million tokens; null: no cost is counted"
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="extra request fields for this model, provider-specific"
     )
@@ -235,6 +251,8 @@ class TenantLimits(_Strict):
     tokens_per_minute: int | None = Field(default=None, ge=1)
     concurrent_streams: int | None = Field(default=None, ge=1)
     daily_tokens: int | None = Field(default=None, ge=1)
+    daily_usd: float | None = Field(default=None, gt=0, description="spend per UTC day")
+    monthly_usd: float | None = Field(default=None, gt=0, description="spend per UTC month")
 
 
 class AuthConfig(_Strict):
@@ -462,6 +480,31 @@ def _cross_reference_problems(config: GatewayConfig) -> list[str]:
             f"(defined: {', '.join(config.chains) or 'none'})"
         )
     problems.extend(_tenant_problems(config))
+    problems.extend(_unpriced_budget_problems(config))
+    return problems
+
+
+def _unpriced_budget_problems(config: GatewayConfig) -> list[str]:
+    """A tenant with a USD budget may only use models that have a price."""
+    budgeted = [(f"tenants[{i}]", t.limits, t.chains) for i, t in enumerate(config.tenants)]
+    if config.auth.mode == "none":
+        budgeted.append(("auth.anonymous_limits", config.auth.anonymous_limits, []))
+    problems = []
+    for where, limits, chains in budgeted:
+        if not (limits.daily_usd or limits.monthly_usd):
+            continue
+        for name in chains or list(config.chains):
+            chain = config.chains.get(name)
+            unpriced = [
+                t.model
+                for t in (chain.targets if chain else [])
+                if t.model in config.models and config.models[t.model].price is None
+            ]
+            problems += [
+                f"{where}: has a USD budget, but its chain '{name}' uses model '{alias}', "
+                f"which has no price (set models.{alias}.price)"
+                for alias in unpriced
+            ]
     return problems
 
 

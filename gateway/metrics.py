@@ -36,6 +36,7 @@ class RequestRecord:
     ttft_s: float | None = None
     upstream_wait_s: float = 0.0
     usage: Usage | None = None
+    cost_usd: float | None = None  # what `usage` cost, when its model has a price
     stats: CallStats | None = None
     rate_limit: str | None = None  # the limit that refused it
     content: dict[str, str] | None = None  # prompt and completion, for opted-in tenants
@@ -69,6 +70,12 @@ class Metrics:
             "aigw_tokens",
             "Tokens by tenant, model and direction (input or output).",
             ["tenant", "model", "direction"],
+            registry=r,
+        )
+        self.spend = Counter(
+            "aigw_spend_usd",
+            "Spend in USD by tenant and model (models with a price).",
+            ["tenant", "model"],
             registry=r,
         )
         self.retries = Counter("aigw_retries", "Retries of the same target.", registry=r)
@@ -106,6 +113,8 @@ class Metrics:
         if record.usage is not None:
             self.tokens.labels(record.tenant, model, "input").inc(record.usage.input_tokens)
             self.tokens.labels(record.tenant, model, "output").inc(record.usage.output_tokens)
+        if record.cost_usd:
+            self.spend.labels(record.tenant, model).inc(record.cost_usd)
         if record.stats is not None:
             self.retries.inc(record.stats.retries)
             self.fallbacks.inc(record.stats.fallbacks)

@@ -28,8 +28,8 @@ from gateway.streaming import SseStream, StreamOptions, StreamOutcome
 from gateway.ui_message_stream import UiFormatChatBody, UiMessageFormat
 from policies.admission import admit
 from policies.admission.limiter import tokens_to_settle
-from policies.base import Call
-from providers.base import UpstreamRequest, Usage, estimate_tokens
+from policies.base import Call, most_expensive, price_of
+from providers.base import MICRO, UpstreamRequest, Usage, estimate_tokens
 from providers.errors import (
     BodyTimeout,
     GatewayError,
@@ -159,7 +159,11 @@ async def _stream(
         upstream_request = with_passed_headers(body.to_upstream(), request, passed)
         input_estimate = estimate_tokens(upstream_request.text_length())
         cost = input_estimate + upstream_request.max_tokens
-        admission = await admit(state.shared.limiter, tenant.id, tenant.limits, cost)
+        spend = 0
+        if tenant.limits.spend_limited:  # the worst case: all of max_tokens, dearest model
+            worst = Usage(input_estimate, upstream_request.max_tokens)
+            spend = most_expensive(chain, worst)
+        admission = await admit(state.shared.limiter, tenant.id, tenant.limits, cost, spend)
     except GatewayError as error:
         record.status, record.code = error.client_status, error.code
         record.rate_limit = error.limit if isinstance(error, RateLimited) else None
@@ -187,6 +191,7 @@ async def _stream(
             state.redact,
             headers,
             done_extra=lambda: _chain_report(call),
+            cost_usd=lambda usage: _cost_usd(call, usage),
             format=wire,
             late_headers=lambda: _adjustment_headers(call),
             recorder=recorder,
@@ -211,7 +216,8 @@ async def _stream(
             prompt = "\n".join(m.content for m in upstream_request.messages)
             record.content = {"prompt": prompt, "completion": "".join(outcome.text)}
         # The limiter finishes a release whose caller was cancelled (the client left).
-        await state.shared.limiter.release(admission, used, call.stats.served_by)
+        spent = _micro_usd(call, used) or 0
+        await state.shared.limiter.release(admission, used, call.stats.served_by, spent)
 
 
 async def _recorder(
@@ -250,12 +256,24 @@ def _stop(sse: SseStream | None) -> None:
         sse.end(StreamStopped())
 
 
+def _micro_usd(call: Call, usage: Usage) -> int | None:
+    """What `usage` cost on the model that served it; None when that model has no price."""
+    price = price_of(call.chain, call.stats.served_by)
+    return price.micro_usd(usage) if price is not None else None
+
+
+def _cost_usd(call: Call, usage: Usage) -> float | None:
+    micro = _micro_usd(call, usage)
+    return micro / MICRO if micro is not None else None
+
+
 def _fill_record(record: RequestRecord, outcome: StreamOutcome, call: Call, used: Usage) -> None:
     record.outcome = outcome.outcome
     record.status = outcome.status
     record.code = outcome.error.code if outcome.error is not None else None
     record.model = outcome.model or call.stats.served_by
     record.usage = used
+    record.cost_usd = _cost_usd(call, used)
     record.stats = call.stats
     record.upstream_wait_s = outcome.upstream_wait_s
     if outcome.first_content_at is not None:

@@ -64,6 +64,8 @@ class StreamOptions:
     # `continue_after_disconnect` a client that leaves does not end it.
     recorder: Recorder | None = None
     continue_after_disconnect: bool = False
+    # What an answer's usage cost in USD (None: its model has no price), for `done`.
+    cost_usd: Callable[[Usage], float | None] | None = None
 
 
 class SseStream:
@@ -264,6 +266,9 @@ class SseStream:
             "usage": end.usage.as_dict(),
             "request_id": self._options.request_id,
         }
+        cost = self._options.cost_usd(end.usage) if self._options.cost_usd else None
+        if cost is not None:
+            event["usage"]["cost_usd"] = round(cost, 6)
         if self._options.done_extra is not None:
             event.update(self._options.done_extra())
         return event

@@ -24,6 +24,7 @@ from providers.base import (
     Capabilities,
     Delta,
     ModelRef,
+    Price,
     Provider,
     UpstreamRequest,
     Usage,
@@ -44,6 +45,7 @@ class Target:
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     options: Mapping[str, Any] = field(default_factory=dict)
     capabilities: Capabilities = field(default_factory=Capabilities)
+    price: Price | None = None  # USD per million tokens, when configured
 
     @property
     def key(self) -> str:
@@ -66,6 +68,18 @@ class Chain:
     targets: tuple[Target, ...]
     deadline_s: float = 60.0
     on_stream_failure: Literal["terminate", "continue"] = "terminate"
+
+
+def price_of(chain: Chain, model: str | None) -> Price | None:
+    """The price of the chain's target that served as `model` (else its first target)."""
+    target = next((t for t in chain.targets if t.model == model), chain.targets[0])
+    return target.price
+
+
+def most_expensive(chain: Chain, usage: Usage) -> int:
+    """The most `usage` could cost on any of the chain's targets, in micro-dollars: what a
+    USD budget reserves, since a fallback may land on the dearest."""
+    return max((t.price.micro_usd(usage) for t in chain.targets if t.price), default=0)
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ Cancelling the iteration (client gone, deadline hit) must close the upstream con
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -172,6 +173,30 @@ class Usage:
         if self.cache_read_tokens:
             fields["cache_read_input_tokens"] = self.cache_read_tokens
         return fields
+
+
+MICRO = 1_000_000  # money is counted in whole micro-dollars, so sums across replicas are exact
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A model's price in USD per million tokens, by kind of token."""
+
+    input: float
+    output: float
+    cache_write: float = 0.0
+    cache_read: float = 0.0
+
+    def micro_usd(self, usage: Usage) -> int:
+        """What `usage` costs, in micro-dollars (rounded up: a budget never undercounts).
+        A price per million tokens is exactly micro-dollars per token."""
+        cost = (
+            usage.input_tokens * self.input
+            + usage.output_tokens * self.output
+            + usage.cache_write_tokens * self.cache_write
+            + usage.cache_read_tokens * self.cache_read
+        )
+        return math.ceil(cost - 1e-9)
 
 
 def estimate_tokens(text_chars: int) -> int:

@@ -34,7 +34,15 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 from redis.exceptions import RedisError
 
-from policies.admission.limits import DAY_MS, Admission, DayUsage, Decision, Limits, Plan
+from policies.admission.limits import (
+    DAY_MS,
+    Admission,
+    DayUsage,
+    Decision,
+    Limits,
+    Plan,
+    month_of,
+)
 from policies.admission.memory_backend import MemoryLimiter
 from policies.admission.redis_backend import RedisLimiter
 from providers.base import Usage, estimate_tokens
@@ -51,6 +59,7 @@ class _Settle(NamedTuple):
     admission: Admission
     used: Usage
     model: str
+    micro_usd: int
 
 
 class Limiter:
@@ -113,10 +122,24 @@ class Limiter:
                 len(self._unsettled),
             )
 
-    async def admit(self, tenant: str, limits: Limits, cost: int) -> Decision:
-        """Decide on one request.  A caller cancelled while this waits (for Redis) gets the
-        cancellation at once; an admission granted after that is released unused."""
-        plan = Plan(tenant, limits, cost, uuid.uuid4().hex, self._lease_ttl_ms, today(self._clock))
+    async def admit(
+        self, tenant: str, limits: Limits, cost: int, cost_micro_usd: int = 0
+    ) -> Decision:
+        """Decide on one request (`cost` tokens, and `cost_micro_usd` of spend at most).  A
+        caller cancelled while this waits (for Redis) gets the cancellation at once; an
+        admission granted after that is released unused."""
+        month, month_end_ms = month_of(self._clock())
+        plan = Plan(
+            tenant,
+            limits,
+            cost,
+            uuid.uuid4().hex,
+            self._lease_ttl_ms,
+            today(self._clock),
+            cost_micro_usd,
+            month,
+            month_end_ms,
+        )
         deciding = self._in_flight_task(self._decide(plan))
         try:
             decision = await asyncio.shield(deciding)
@@ -125,11 +148,14 @@ class Limiter:
             raise
         return decision
 
-    async def release(self, admission: Admission, used: Usage, model: str | None) -> None:
-        """Give the slot back, settle the reservation to `used`, and record the usage under
-        `model` (the one that answered; none when nothing did).  Safe to call twice; a
-        caller cancelled meanwhile does not stop it."""
-        await asyncio.shield(self._in_flight_task(self._release(admission, used, model)))
+    async def release(
+        self, admission: Admission, used: Usage, model: str | None, micro_usd: int = 0
+    ) -> None:
+        """Give the slot back, settle the reservation to `used` and what it cost
+        (`micro_usd`), and record the usage under `model` (the one that answered; none when
+        nothing did).  Safe to call twice; a caller cancelled meanwhile does not stop it."""
+        releasing = self._release(admission, used, model, micro_usd)
+        await asyncio.shield(self._in_flight_task(releasing))
 
     def _in_flight_task(self, work: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         task = asyncio.ensure_future(work)
@@ -149,14 +175,16 @@ class Limiter:
             return  # nothing was granted (a refusal to fail closed is nobody's to report)
         decision = deciding.result()
         if decision.admission is not None:
-            self._in_flight_task(self._release(decision.admission, Usage(), None))
+            self._in_flight_task(self._release(decision.admission, Usage(), None, 0))
 
-    async def _release(self, admission: Admission, used: Usage, model: str | None) -> None:
+    async def _release(
+        self, admission: Admission, used: Usage, model: str | None, micro_usd: int
+    ) -> None:
         if admission.released:
             return
         admission.released = True
         self._active.pop(admission.lease_id, None)
-        settle = _Settle(admission, used, model or "none")
+        settle = _Settle(admission, used, model or "none", micro_usd)
         if admission.backend is self.redis and not self._redis_up:
             self._keep_for_replay(settle)
             return

@@ -30,6 +30,7 @@ class _TenantState:
     leases: dict[str, float] = field(default_factory=dict)  # lease id -> expiry (ms)
     unsettled: set[str] = field(default_factory=set)  # lease ids admitted, not yet released
     days: dict[int, dict[str, int]] = field(default_factory=dict)  # as the Redis day hash
+    months: dict[int, int] = field(default_factory=dict)  # yyyymm -> micro-dollars spent
 
 
 class MemoryLimiter:
@@ -67,6 +68,12 @@ class MemoryLimiter:
             used = state.days.get(plan.day, {}).get("tokens", 0)
             if used + plan.cost > limits.daily_tokens:
                 return refusal("daily_tokens", (plan.day + 1) * DAY_MS - now, quota)
+        daily_usd, monthly_usd = limits.micro_usd()
+        spend = plan.cost_micro_usd
+        if daily_usd and state.days.get(plan.day, {}).get("usd", 0) + spend > daily_usd:
+            return refusal("daily_usd", (plan.day + 1) * DAY_MS - now, quota)
+        if monthly_usd and state.months.get(plan.month, 0) + spend > monthly_usd:
+            return refusal("monthly_usd", max(plan.month_end_ms - now, 1000), quota)
 
         if limits.requests_per_minute:
             state.rpm_tat = rpm_new
@@ -80,11 +87,26 @@ class MemoryLimiter:
             self._forget_old_days(state, plan.day)
         day = state.days.setdefault(plan.day, {})
         day["tokens"] = day.get("tokens", 0) + plan.cost
+        if spend:
+            day["usd"] = day.get("usd", 0) + spend
+            state.months[plan.month] = state.months.get(plan.month, 0) + spend
         state.unsettled.add(plan.lease_id)
-        admission = Admission(plan.tenant, limits, plan.lease_id, plan.cost, plan.day, quota, self)
+        admission = Admission(
+            plan.tenant,
+            limits,
+            plan.lease_id,
+            plan.cost,
+            plan.day,
+            quota,
+            self,
+            reserved_micro_usd=spend,
+            month=plan.month,
+        )
         return Decision(True, admission=admission)
 
-    async def release(self, admission: Admission, used: Usage, model: str) -> None:
+    async def release(
+        self, admission: Admission, used: Usage, model: str, micro_usd: int = 0
+    ) -> None:
         state = self._tenants.get(admission.tenant)
         if state is None or admission.lease_id not in state.unsettled:
             return  # settled already: like the Redis script, count each admission once
@@ -101,8 +123,13 @@ class MemoryLimiter:
                 (f"in:{model}", used.input_tokens),
                 (f"out:{model}", used.output_tokens),
                 (f"req:{model}", 1),
+                (f"usd:{model}", micro_usd),
             ):
                 day[field_name] = day.get(field_name, 0) + value
+            spend_delta = micro_usd - admission.reserved_micro_usd
+            day["usd"] = max(day.get("usd", 0) + spend_delta, 0)
+            if admission.month in state.months:
+                state.months[admission.month] = max(state.months[admission.month] + spend_delta, 0)
 
     async def renew(self, admissions: list[Admission], lease_ttl_ms: int) -> None:
         now = self._clock() * 1000

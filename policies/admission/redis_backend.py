@@ -21,10 +21,12 @@ from redis.asyncio import Redis, RedisCluster
 from policies.admission.limits import DAY_MS, Admission, DayUsage, Decision, Plan, Quota, refusal
 from providers.base import Usage
 
-# KEYS: rpm, tpm, slots, day (a hash: `tokens` reserved or used today, and per model
-# `in:<model>`, `out:<model>`, `req:<model>`), unsettled (lease ids by the time until which
-# their release may still come).  ARGV: rpm, tpm, concurrency, daily (0 = none), cost,
-# lease id, lease ttl ms, day index, usage retention ms, settle window ms.
+# KEYS: rpm, tpm, slots, day (a hash: `tokens` reserved or used today, `usd` spent or
+# reserved today in micro-dollars, and per model `in:<model>`, `out:<model>`,
+# `req:<model>`, `usd:<model>`), unsettled (lease ids by the time until which their release
+# may still come), month (a hash: `usd`).  ARGV: rpm, tpm, concurrency, daily (0 = none),
+# cost, lease id, lease ttl ms, day index, usage retention ms, settle window ms, daily
+# budget, monthly budget (micro-dollars, 0 = none), spend to reserve, month end (ms).
 # Returns {1, quota_limit, quota_remaining, quota_reset_s} or
 #         {0, limit name, retry after ms, quota_limit, quota_remaining, quota_reset_s}.
 # A lease already admitted is granted again without counting it twice (no quota then), so
@@ -37,6 +39,8 @@ local conc, daily = tonumber(ARGV[3]), tonumber(ARGV[4])
 local cost, lease = tonumber(ARGV[5]), ARGV[6]
 local lease_ttl, day = tonumber(ARGV[7]), tonumber(ARGV[8])
 local retention, settle_window = tonumber(ARGV[9]), tonumber(ARGV[10])
+local daily_usd, monthly_usd = tonumber(ARGV[11]), tonumber(ARGV[12])
+local spend, month_end = tonumber(ARGV[13]), tonumber(ARGV[14])
 local period = 60000
 if redis.call('ZSCORE', KEYS[5], lease) then return {1, 0, 0, 0} end  -- sent twice: granted
 
@@ -79,6 +83,20 @@ if daily > 0 and used + cost > daily then
   local l, r, s = quota(q_limit, q_tat)
   return {0, 'daily_tokens', (day + 1) * 86400000 - now, l, r, s}
 end
+if daily_usd > 0 then
+  local spent = tonumber(redis.call('HGET', KEYS[4], 'usd') or '0')
+  if spent + spend > daily_usd then
+    local l, r, s = quota(q_limit, q_tat)
+    return {0, 'daily_usd', (day + 1) * 86400000 - now, l, r, s}
+  end
+end
+if monthly_usd > 0 then
+  local spent = tonumber(redis.call('HGET', KEYS[6], 'usd') or '0')
+  if spent + spend > monthly_usd then
+    local l, r, s = quota(q_limit, q_tat)
+    return {0, 'monthly_usd', math.max(month_end - now, 1000), l, r, s}
+  end
+end
 
 if rpm > 0 then redis.call('SET', KEYS[1], rpm_new, 'PX', math.ceil(rpm_new - now) + 1000) end
 if tpm > 0 then redis.call('SET', KEYS[2], tpm_new, 'PX', math.ceil(tpm_new - now) + 1000) end
@@ -87,6 +105,11 @@ if conc > 0 then
   redis.call('PEXPIRE', KEYS[3], lease_ttl * 2)
 end
 redis.call('HINCRBY', KEYS[4], 'tokens', cost)
+if spend > 0 then
+  redis.call('HINCRBY', KEYS[4], 'usd', spend)
+  redis.call('HINCRBY', KEYS[6], 'usd', spend)
+  redis.call('PEXPIRE', KEYS[6], math.max(month_end - now, 0) + retention)
+end
 redis.call('PEXPIRE', KEYS[4], retention)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 redis.call('ZADD', KEYS[5], now + settle_window, lease)
@@ -95,8 +118,9 @@ local l, r, s = quota(q_limit, q_tat)
 return {1, l, r, s}
 """
 
-# KEYS: tpm, slots, day, unsettled.  ARGV: lease id, token correction (actual - reserved),
-# tpm, model, input tokens, output tokens.  Returns 1, or 0 when it was settled already.
+# KEYS: tpm, slots, day, unsettled, month.  ARGV: lease id, token correction (actual -
+# reserved), tpm, model, input tokens, output tokens, spend correction (actual - reserved,
+# micro-dollars), actual spend.  Returns 1, or 0 when it was settled already.
 RELEASE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('ZREM', KEYS[4], ARGV[1]) == 0 then return 0 end
@@ -119,6 +143,16 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('HINCRBY', KEYS[3], 'in:' .. model, tonumber(ARGV[5]))
   redis.call('HINCRBY', KEYS[3], 'out:' .. model, tonumber(ARGV[6]))
   redis.call('HINCRBY', KEYS[3], 'req:' .. model, 1)
+  local spend_delta, spent = tonumber(ARGV[7]), tonumber(ARGV[8])
+  if spend_delta ~= 0 and redis.call('HINCRBY', KEYS[3], 'usd', spend_delta) < 0 then
+    redis.call('HSET', KEYS[3], 'usd', 0)
+  end
+  if spent > 0 then redis.call('HINCRBY', KEYS[3], 'usd:' .. model, spent) end
+  if spend_delta ~= 0 and redis.call('EXISTS', KEYS[5]) == 1 then
+    if redis.call('HINCRBY', KEYS[5], 'usd', spend_delta) < 0 then
+      redis.call('HSET', KEYS[5], 'usd', 0)
+    end
+  end
 end
 return 1
 """
@@ -140,10 +174,17 @@ PROBE_TTL_MS = 10_000  # the limiter's probe key expires on its own
 SETTLE_WINDOW_MS = 24 * 3600 * 1000
 
 
-def keys_for(prefix: str, tenant: str, day: int) -> list[str]:
-    """rpm, tpm, slots, day, unsettled: one hash tag, so one Redis Cluster slot."""
+def keys_for(prefix: str, tenant: str, day: int, month: int = 0) -> list[str]:
+    """rpm, tpm, slots, day, unsettled, month: one hash tag, so one Redis Cluster slot."""
     tag = f"{prefix}:{{{tenant}}}"
-    return [f"{tag}:rpm", f"{tag}:tpm", f"{tag}:slots", f"{tag}:day:{day}", f"{tag}:unsettled"]
+    return [
+        f"{tag}:rpm",
+        f"{tag}:tpm",
+        f"{tag}:slots",
+        f"{tag}:day:{day}",
+        f"{tag}:unsettled",
+        f"{tag}:month:{month}",
+    ]
 
 
 class RedisLimiter:
@@ -173,8 +214,9 @@ class RedisLimiter:
 
     async def admit(self, plan: Plan) -> Decision:
         limits = plan.limits
+        daily_usd, monthly_usd = limits.micro_usd()
         reply: list[Any] = await self._admit(
-            keys=keys_for(self._prefix, plan.tenant, plan.day),
+            keys=keys_for(self._prefix, plan.tenant, plan.day, plan.month),
             args=[
                 limits.requests_per_minute or 0,
                 limits.tokens_per_minute or 0,
@@ -186,21 +228,36 @@ class RedisLimiter:
                 plan.day,
                 self._retention_ms,
                 SETTLE_WINDOW_MS,
+                daily_usd,
+                monthly_usd,
+                plan.cost_micro_usd,
+                plan.month_end_ms,
             ],
         )
         if int(reply[0]) == 1:
             quota = _quota(reply[1:4])
             admission = Admission(
-                plan.tenant, limits, plan.lease_id, plan.cost, plan.day, quota, self
+                plan.tenant,
+                limits,
+                plan.lease_id,
+                plan.cost,
+                plan.day,
+                quota,
+                self,
+                reserved_micro_usd=plan.cost_micro_usd,
+                month=plan.month,
             )
             return Decision(True, admission=admission)
         name = _text(reply[1])
         return refusal(name, float(reply[2]), _quota(reply[3:6]))
 
-    async def release(self, admission: Admission, used: Usage, model: str) -> None:
-        _, tpm, slots, day, unsettled = keys_for(self._prefix, admission.tenant, admission.day)
+    async def release(
+        self, admission: Admission, used: Usage, model: str, micro_usd: int = 0
+    ) -> None:
+        keys = keys_for(self._prefix, admission.tenant, admission.day, admission.month)
+        _, tpm, slots, day, unsettled, month = keys
         await self._release(
-            keys=[tpm, slots, day, unsettled],
+            keys=[tpm, slots, day, unsettled, month],
             args=[
                 admission.lease_id,
                 used.input_tokens + used.output_tokens - admission.reserved_tokens,
@@ -208,6 +265,8 @@ class RedisLimiter:
                 model,
                 used.input_tokens,
                 used.output_tokens,
+                micro_usd - admission.reserved_micro_usd,
+                micro_usd,
             ],
         )
 

@@ -186,7 +186,7 @@ def _message_start(body: dict[str, Any], script: Script) -> dict[str, Any]:
             "model": body["model"],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": script.input_tokens, "output_tokens": 1},
+            "usage": _start_usage(script),
         },
     }
 
@@ -277,3 +277,12 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
         status=status,
         headers={**_request_id(), **(headers or {})},
     )
+
+
+def _start_usage(script: Script) -> dict[str, int]:
+    """message_start's usage: the prompt's tokens, the cache's as the API reports them."""
+    usage = {"input_tokens": script.input_tokens, "output_tokens": 1}
+    if script.cache_write_tokens or script.cache_read_tokens:
+        usage["cache_creation_input_tokens"] = script.cache_write_tokens
+        usage["cache_read_input_tokens"] = script.cache_read_tokens
+    return usage

@@ -47,6 +47,8 @@ class Script:
     fault_after: int = 0  # text chunks, then tool calls, sent before the fault
     headers: dict[str, str] = field(default_factory=dict)
     input_tokens: int = 11
+    cache_write_tokens: int = 0  # Anthropic: reported in message_start when not 0
+    cache_read_tokens: int = 0
     stop_reason: str | None = None  # Messages API words; None: see `final_stop_reason`
     hold: asyncio.Event | None = None  # the first token waits until the test sets it
     tool_calls: list[ScriptedToolCall] = field(default_factory=list)  # after the text

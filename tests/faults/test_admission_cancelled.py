@@ -42,9 +42,11 @@ class _Held:
         await self._wait("admit")
         return decision
 
-    async def release(self, admission: Admission, used: Usage, model: str) -> None:
+    async def release(
+        self, admission: Admission, used: Usage, model: str, micro_usd: int = 0
+    ) -> None:
         await self._wait("release")
-        await super().release(admission, used, model)  # type: ignore[misc]
+        await super().release(admission, used, model, micro_usd)  # type: ignore[misc]
 
 
 class HeldMemory(_Held, MemoryLimiter):

@@ -181,4 +181,4 @@ async def test_usage_command_and_metrics_port_of_a_running_gateway(tmp_path, cap
     table = capsys.readouterr().out
     assert "app" in table and "demo" in table
     row = next(line for line in table.splitlines() if line.startswith("app"))
-    assert row.split()[2:] == ["1", "1", "3"]
+    assert row.split()[2:] == ["1", "1", "3", "-"]  # (the demo model has no price)

@@ -21,7 +21,7 @@ PREFIX = "rl"
 TENANT = "acme"
 NOON_MS = 20_000 * DAY_MS + DAY_MS // 2  # midday UTC of day 20000
 RETENTION_DAYS = 35
-KEY_NAMES = ("rpm", "tpm", "slots", "day", "unsettled")
+KEY_NAMES = ("rpm", "tpm", "slots", "day", "unsettled", "month")
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ async def refused_by(limiter: RedisLimiter, request: Plan) -> tuple[str, float]:
 
 
 def key(name: str, clock: FakeRedisClock) -> str:
-    """One of the tenant's keys today: rpm, tpm, slots, day or unsettled."""
+    """One of the tenant's keys today: rpm, tpm, slots, day, unsettled or month (0)."""
     return dict(zip(KEY_NAMES, keys_for(PREFIX, TENANT, clock.now_ms // DAY_MS), strict=True))[name]
 
 
@@ -196,10 +196,14 @@ async def test_day_usage_key_expires_after_usage_retention(clock, limiter, redis
 
 async def test_every_key_written_by_admit_release_and_renew_carries_a_ttl(clock, limiter, redis):
     limits = Limits(
-        requests_per_minute=60, tokens_per_minute=10_000, concurrent_streams=5, daily_tokens=10**6
+        requests_per_minute=60,
+        tokens_per_minute=10_000,
+        concurrent_streams=5,
+        daily_tokens=10**6,
+        monthly_usd=1.0,
     )
-    done = await admitted(limiter, plan(clock, limits, cost=500, lease="done"))
-    live = await admitted(limiter, plan(clock, limits, cost=500, lease="live"))
+    done = await admitted(limiter, spend_plan(clock, limits, 500, "done"))
+    live = await admitted(limiter, spend_plan(clock, limits, 500, "live"))
     await limiter.release(done, Usage(200, 100), "m")
     await limiter.renew([live], 60_000)
     keys = sorted([k async for k in redis.scan_iter(match="*")])
@@ -217,3 +221,35 @@ async def test_every_key_expires_once_the_tenant_is_idle(clock, limiter, redis):
     await admitted(limiter, plan(clock, limits, cost=500, lease="never-released"))
     clock.advance(max(SETTLE_WINDOW_MS, RETENTION_DAYS * DAY_MS) + 1)
     assert await redis.dbsize() == 0
+
+
+async def test_a_daily_usd_budget_reserves_the_worst_case_and_settles_to_the_real_cost(
+    clock, limiter, redis
+):
+    limits = Limits(daily_usd=0.01)  # 10,000 micro-dollars
+    day_ends_in = DAY_MS - clock.now_ms % DAY_MS
+    first = await admitted(limiter, spend_plan(clock, limits, 6_000, "first"))
+    assert await refused_by(limiter, spend_plan(clock, limits, 6_000, "second")) == (
+        "daily_usd",
+        day_ends_in / 1000,
+    )
+    await limiter.release(first, Usage(10, 10), "m", micro_usd=1_500)  # it cost less
+    await admitted(limiter, spend_plan(clock, limits, 6_000, "second"))
+    assert int(await redis.hget(key("day", clock), "usd")) == 7_500
+    assert int(await redis.hget(key("day", clock), "usd:m")) == 1_500  # the real cost
+
+
+async def test_a_monthly_usd_budget_refuses_until_the_month_ends(clock, limiter):
+    limits = Limits(monthly_usd=0.005)
+    await admitted(limiter, spend_plan(clock, limits, 4_000, "first", month_end=90_000))
+    refused = await refused_by(limiter, spend_plan(clock, limits, 4_000, "second", 90_000))
+    assert refused == ("monthly_usd", 90.0)
+
+
+def spend_plan(
+    clock: FakeRedisClock, limits: Limits, spend: int, lease: str, month_end: int = 3_600_000
+) -> Plan:
+    """A plan of 500 tokens that reserves `spend` micro-dollars, in a month (0) ending
+    `month_end` ms from now."""
+    day = clock.now_ms // DAY_MS
+    return Plan(TENANT, limits, 500, lease, 60_000, day, spend, 0, clock.now_ms + month_end)
