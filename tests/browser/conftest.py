@@ -1,15 +1,20 @@
 """A real headless Chromium (Debian's /usr/bin/chromium), driven by Playwright, for the
-demo page's tests; and the demo-provider config they start gateways with."""
+demo page's tests; the demo-provider config they start gateways with; and a network
+between the two that a test can cut."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from playwright.async_api import async_playwright
+
+from tests.browser.network import Network
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -41,6 +46,27 @@ async def browser():
         )
         yield browser
         await browser.close()
+
+
+NetworkFactory = Callable[[TestClient[Any, Any]], Awaitable[Network]]
+
+
+@pytest.fixture
+async def network() -> AsyncIterator[NetworkFactory]:
+    """`await network(client)`: a Network in front of the gateway `client`; open the
+    page at `network.url("/")` for its requests to go through it."""
+    started: list[Network] = []
+
+    async def start(client: TestClient[Any, Any]) -> Network:
+        server = client.server
+        link = Network(str(server.host), int(server.port or 0))
+        await link.start()
+        started.append(link)
+        return link
+
+    yield start
+    for link in started:
+        await link.close()
 
 
 def demo(words: int, delay_ms: int) -> dict[str, Any]:
