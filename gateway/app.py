@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis, RedisCluster
 
+from gateway.admin_dashboard import add_admin_dashboard_routes
 from gateway.build import build_state
 from gateway.catalog import add_catalog_routes
 from gateway.chat_completions_api import add_chat_completions_routes
@@ -59,6 +60,7 @@ def create_app(config: GatewayConfig, clock: Clock | None = None) -> web.Applica
     add_chat_completions_routes(app)
     add_sdk_extras_routes(app)
     add_resume_routes(app)
+    add_admin_dashboard_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=config.server.upstream_connections, limit_per_host=0)
