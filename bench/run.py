@@ -9,7 +9,9 @@ adapter with tenant rate limits on in Redis, one serving the demo provider.  The
 C = 1, 100 and 1,000 concurrent streams of 50 chunks `--gap-ms` apart, it measures direct
 to the fake, through the relay and through each gateway; once more with the chunks back to
 back; with resumable streams off and on (CPU, Redis commands and log batches per stream);
-then RSS, Redis calls and limiter fall-backs with 1,000 and 5,000 streams held open.
+with OpenTelemetry tracing off and on (CPU per stream, the spans exported to a local
+receiver that discards them, `bench.otlp_sink`); then RSS, Redis calls and limiter
+fall-backs with 1,000 and 5,000 streams held open.
 It prints one table (with the CPU each serving process and the load generator spent per
 stream) and every target beside its figure.
 """
@@ -44,6 +46,7 @@ BACK_TO_BACK = "  same, chunks back to back"
 RELAY = "byte relay (the floor)"
 HOLD_RAMP_PER_S = 250
 RESUME_OFF, RESUME_ON = "gateway, resume off", "gateway, resume on (Redis)"
+TRACING_OFF, TRACING_ON = "gateway, tracing off", "gateway, tracing on (OTLP)"
 
 
 def free_port() -> int:
@@ -95,11 +98,15 @@ class Bench:
     def __init__(self, stack: ExitStack, workdir: Path, chunks: int, gap_ms: float) -> None:
         self.stack, self.workdir, self.chunks, self.gap_ms = stack, workdir, chunks, gap_ms
 
-    def start(self, args: list[str], name: str) -> tuple[subprocess.Popen[bytes], Path]:
+    def start(
+        self, args: list[str], name: str, env: dict[str, str] | None = None
+    ) -> tuple[subprocess.Popen[bytes], Path]:
         path = self.workdir / f"{name}.log"
         log = open(path, "wb")  # noqa: SIM115 (closed with the stack)
         self.stack.callback(log.close)
-        process = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=log, start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=REPO, stdout=log, stderr=log, start_new_session=True, env=env
+        )
         self.stack.callback(_stop, process)
         return process, path
 
@@ -156,7 +163,19 @@ class Bench:
         wait_for_port(port)
         return port
 
-    def gateway(self, name: str, config: dict[str, Any]) -> Server:
+    def otlp_sink(self) -> Server:
+        """A local OTLP/HTTP receiver that counts the spans it gets and drops them."""
+        port = free_port()
+        process, log = self.start(
+            [PY, "-m", "bench.otlp_sink", "--port", str(port)], f"otlp-sink-{port}"
+        )
+        wait_for_port(port)
+        return Server(f"http://127.0.0.1:{port}", process, log)
+
+    def gateway(
+        self, name: str, config: dict[str, Any], env: dict[str, str] | None = None
+    ) -> Server:
+        """A gateway process; `env` replaces the environment it inherits."""
         path = self.workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config))
         port = free_port()
@@ -174,9 +193,46 @@ class Bench:
                 str(port),
             ],
             name,
+            env,
         )
         wait_for_port(port)
         return Server(f"http://127.0.0.1:{port}", process, log)
+
+
+def untraced_env() -> dict[str, str]:
+    """This environment without OpenTelemetry variables: tracing off, whatever the shell's."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
+
+
+def tracing_env(sink: Server) -> dict[str, str]:
+    """This environment with tracing on, as an operator turns it on, exporting to `sink`."""
+    return {
+        **untraced_env(),
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{sink.url}/v1/traces",
+        "OTEL_SERVICE_NAME": "ai-gateway-bench",
+    }
+
+
+def spans_received(sink: Server) -> int:
+    async def ask() -> int:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session, session.get(f"{sink.url}/count") as r:
+            return int((await r.json())["spans"])
+
+    return asyncio.run(ask())
+
+
+def spans_per_stream(sink: Server, before: int, streams: int, timeout: float = 30) -> float:
+    """Spans the sink got for `streams` streams, once the gateway's last batch is in (one
+    goes out every 5 s, the SDK's default): two per stream, the server's and the attempt's."""
+    deadline = time.monotonic() + timeout
+    received = spans_received(sink) - before
+    while received < 2 * streams and time.monotonic() < deadline:
+        time.sleep(0.5)
+        received = spans_received(sink) - before
+    return received / max(streams, 1)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -433,9 +489,13 @@ def main() -> None:
         redis_port = bench.redis()
         fake = bench.fake()
         anthropic = bench.gateway(
-            "gw-anthropic", gateway_config(redis_port, fake, args.gap_ms, args.chunks)
+            "gw-anthropic",
+            gateway_config(redis_port, fake, args.gap_ms, args.chunks),
+            untraced_env(),
         )
-        demo = bench.gateway("gw-demo", gateway_config(None, None, args.gap_ms, args.chunks))
+        demo = bench.gateway(
+            "gw-demo", gateway_config(None, None, args.gap_ms, args.chunks), untraced_env()
+        )
         relay = bench.relay(fake)
         for gw in (anthropic, demo):
             load(f"{gw.url}{CHAT}", 20, 200)  # warm-up
@@ -477,8 +537,23 @@ def main() -> None:
                 redis_port, lambda s=server: measure(s, CHAT, 100, 1000, KEY, spread_s)
             )
             rows.append(Row(name, 100, figures, None))
+
+        # Tracing: the same load at C=100 through the Anthropic adapter, off and on.
+        sink = bench.otlp_sink()
+        traced = bench.gateway(
+            "gw-traced",
+            gateway_config(redis_port, fake, args.gap_ms, args.chunks),
+            tracing_env(sink),
+        )
+        load(f"{traced.url}{CHAT}", 20, 200)  # warm-up
+        rows.append(Row(TRACING_OFF, 100, measure(anthropic, CHAT, 100, 1000, KEY, spread_s)))
+        before = spans_received(sink)
+        traced_figures = measure(traced, CHAT, 100, 1000, KEY, spread_s)
+        rows.append(Row(TRACING_ON, 100, traced_figures))
+        exported = spans_per_stream(sink, before, traced_figures["streams"])
         print_table(rows)
         print_resume(rows, costs)
+        print_tracing(rows, exported)
 
         held: dict[int, Held] = {}
         idle = 0
@@ -549,6 +624,23 @@ def print_resume(rows: list[Row], costs: dict[str, RedisCost]) -> None:
     print(
         "(per stream: Redis round trips = the limiter's scripts (admit, settle) + the resume\n"
         " log's batches, each one pipeline of its events' XADDs; events: frames logged)"
+    )
+
+
+def print_tracing(rows: list[Row], spans_per_stream: float) -> None:
+    off, on = (next(r for r in rows if r.name == name) for name in (TRACING_OFF, TRACING_ON))
+    cpu_off, cpu_on = off.figures["server_cpu_ms"], on.figures["server_cpu_ms"]
+    print("\ntracing at C=100 (50 chunks)             CPU/stream  TTFT p50     p99  spans/stream")
+    for row, spans in ((off, 0.0), (on, spans_per_stream)):
+        r = row.figures
+        print(
+            f"  {row.name:<38} {r['server_cpu_ms']:>7.2f} ms {r['ttft_p50_ms']:>8.2f}"
+            f" {r['ttft_p99_ms']:>7.2f} {spans:>13.2f}"
+        )
+    print(
+        f"  tracing on adds {cpu_on - cpu_off:.3f} ms of CPU per stream\n"
+        "(every stream sampled: one SERVER span and one CLIENT span per upstream attempt,\n"
+        " batched and exported over OTLP/HTTP to a local receiver that discards them)"
     )
 
 

@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis, RedisCluster
 
+from gateway import telemetry
 from gateway.admin_dashboard import add_admin_dashboard_routes
 from gateway.build import build_state
 from gateway.catalog import add_catalog_routes
@@ -82,6 +83,7 @@ def create_app(config: GatewayConfig, clock: Clock | None = None) -> web.Applica
                 for provider in app[STATE].current.providers.values():
                     await provider.aclose()
 
+    app.cleanup_ctx.append(telemetry.tracing_lifecycle)  # first in, so the last to close
     app.cleanup_ctx.append(lifecycle)
     return app
 

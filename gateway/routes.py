@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway import access_log
+from gateway import access_log, telemetry
 from gateway.formats import SseFormat, StreamFormat, TextFormat
 from gateway.metrics import RequestRecord
 from gateway.resume.recorder import Recorder
@@ -127,6 +127,7 @@ async def _serve(
     record = RequestRecord(request_id_of(request), route=request.path)
     in_flight = object()
     state.requests.add(in_flight)  # this config's providers stay open until it ends
+    span = telemetry.request_span(request)  # current until it ends with the record
     try:
         return await _stream(request, body_model, read, state, record, dialect)
     finally:
@@ -134,6 +135,7 @@ async def _serve(
         record.duration_s = time.perf_counter() - record.started
         state.shared.metrics.observe(record)
         access_log.write(record)
+        span.end(record)
 
 
 async def _stream(

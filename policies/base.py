@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from policies import tracing
 from policies.settings import BreakerSettings, RetrySettings, TimeoutSettings
 from providers.base import (
     Capabilities,
@@ -112,7 +113,10 @@ class Call:
 
     @classmethod
     def start(cls, request: UpstreamRequest, chain: Chain, date_context: bool = True) -> Call:
+        """The call of one request, its deadline running from now; the request is noted on
+        the current span (the request's, when it is traced)."""
         deadline = time.monotonic() + chain.deadline_s
+        tracing.note_request(request, chain.name)
         return cls(request=request, chain=chain, deadline=deadline, date_context=date_context)
 
     @property
@@ -146,14 +150,16 @@ def cannot_serve(request: UpstreamRequest, target: Target) -> TargetCannotServe 
 
 
 def call_provider(call: Call) -> AsyncGenerator[Delta, None]:
-    """The innermost handler: one attempt at the call's chosen target."""
+    """The innermost handler: one attempt at the call's chosen target (a span of its own
+    when the request is traced)."""
     target = call.current_target
     if (refusal := cannot_serve(call.request, target)) is not None:
         return _raise(refusal)  # (the fallback step skips such targets before this)
     call.stats.attempts += 1
     if target.model not in call.stats.models_tried:
         call.stats.models_tried.append(target.model)
-    return target.provider.stream(call.request, target.model_ref(call.stats.dropped_params))
+    deltas = target.provider.stream(call.request, target.model_ref(call.stats.dropped_params))
+    return tracing.traced_attempt(call, target, deltas)
 
 
 async def _raise(error: Exception) -> AsyncGenerator[Delta, None]:

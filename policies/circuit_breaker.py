@@ -16,6 +16,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from policies import tracing
 from policies.base import Call, Handler, Target
 from providers.base import Delta
 from providers.errors import TargetCoolingDown, UpstreamError
@@ -79,6 +80,7 @@ class CircuitBreaker:
         now = self._clock()
         circuit.state = _current_state(circuit, now)
         if circuit.state == "open" or (circuit.state == "half_open" and circuit.probing):
+            tracing.cooldown_event(target, circuit.state, max(circuit.open_until - now, 0.0))
             raise TargetCoolingDown(
                 f"The upstream model '{target.model}' is cooling down after repeated failures.",
                 provider=target.provider.name,

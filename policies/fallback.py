@@ -20,6 +20,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
 
+from policies import tracing
 from policies.base import Call, Handler, cannot_serve
 from policies.seam import Seam
 from providers.base import Delta, StreamEnd, TextDelta
@@ -32,12 +33,14 @@ class Fallback:
         sent = ""  # text already streamed to the client
         sent_parts = False  # whether anything but text was (tool calls, thinking)
         last_error: UpstreamError | None = None
+        failed = ""  # the alias of the target that `last_error` came from
         dead_providers: set[str] = set()
         for target in call.chain.targets:
             if target.provider.name in dead_providers:
                 continue
             if (refusal := cannot_serve(call.request, target)) is not None:
-                last_error = last_error or refusal
+                if last_error is None:
+                    last_error, failed = refusal, target.alias
                 continue
             if last_error is not None:
                 if time.monotonic() >= call.deadline:
@@ -45,6 +48,7 @@ class Fallback:
                 stats.fallbacks += 1
                 if sent:
                     stats.continuations += 1
+                tracing.handover_event(failed, target, last_error, len(sent))
             request = replace(call.request, continue_from=sent) if sent else call.request
             seam = Seam(sent)
             try:
@@ -79,7 +83,7 @@ class Fallback:
                     yield TextDelta(held)
                 if error.usage is not None:
                     stats.usage.add(error.usage)
-                last_error = error
+                last_error, failed = error, target.alias
                 continuing = call.chain.on_stream_failure == "continue"
                 if not error.fallback or sent_parts or (sent and not continuing):
                     raise

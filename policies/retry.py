@@ -21,6 +21,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from policies import tracing
 from policies.base import Call, Handler
 from policies.settings import RetrySettings
 from providers.base import Delta
@@ -33,8 +34,10 @@ class Retry:
         stream: AsyncGenerator[Delta, None] | None = None
         first: Delta | None = None
 
-        def count_retry(_: RetryCallState) -> None:
+        def count_retry(state: RetryCallState) -> None:
             call.stats.retries += 1
+            error = state.outcome.exception() if state.outcome is not None else None
+            tracing.retry_event(call, error, state.upcoming_sleep)
 
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(settings.max_attempts) | _past_deadline(call.deadline),

@@ -25,6 +25,7 @@ from providers.errors import (
     parse_retry_after,
     upstream_error_for_status,
 )
+from providers.tracing import with_trace_context
 
 Frame = tuple[bytes, bytes]  # (event name, data); either may be empty
 
@@ -82,7 +83,8 @@ async def _posted(
     read_timeout_s: float,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """The 200 response to a JSON POST; any other status, time-out or transport failure
-    (while it is read, too) as the typed errors of `providers.errors`."""
+    (while it is read, too) as the typed errors of `providers.errors`.  The request carries
+    the current trace context (`traceparent`) when tracing is on."""
     # No per-read timer: the policy chain's idle time-out bounds each wait more cheaply;
     # `read_timeout_s` caps only the wait for the response headers.
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=None)
@@ -92,7 +94,9 @@ async def _posted(
         raise UnsendableRequest(provider) from None
     try:
         async with asyncio.timeout(read_timeout_s):
-            response = await http.post(url, data=payload, headers=headers, timeout=timeout)
+            response = await http.post(
+                url, data=payload, headers=with_trace_context(headers), timeout=timeout
+            )
         async with response:
             if response.status != 200:
                 detail = error_message(await response.read())

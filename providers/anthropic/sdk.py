@@ -49,6 +49,7 @@ from providers.errors import (
     unreadable_stream,
     upstream_error_for_status,
 )
+from providers.tracing import with_trace_context
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class AnthropicSdkProvider:
                 max_tokens=max_tokens,
                 stream=True,
                 timeout=httpx2.Timeout(self._read_timeout_s, connect=model.connect_timeout_s),
-                extra_headers=dict(native_headers(request)) or None,
+                extra_headers=dict(with_trace_context(native_headers(request))) or None,
                 extra_body=params or None,
             )
             async with events:
@@ -120,7 +121,7 @@ class AnthropicSdkProvider:
                 model=model.id,
                 messages=params.pop("messages"),
                 timeout=httpx2.Timeout(model.connect_timeout_s + 10),
-                extra_headers=dict(native_headers(request)) or None,
+                extra_headers=dict(with_trace_context(native_headers(request))) or None,
                 extra_body=params or None,
             )
         except Exception as exc:
