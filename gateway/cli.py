@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,11 @@ from gateway.access_log import JsonFormatter
 from gateway.build import check_providers
 from gateway.chat_cli import run_chat, url_problem
 from gateway.config import DEFAULT_CONFIG_PATH, ConfigError, GatewayConfig, load_config
+from gateway.exposure import open_relay_problem
 from gateway.model_lifecycle import today_of
 from gateway.server import serve
+from gateway.supervisor import supervise
+from gateway.workers import WorkerIdentity, WorkerTag, resolve_count
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,6 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve.add_argument("--host", help="override server.host")
     serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument(
+        "--workers", type=_workers_arg, help="override server.workers (a number, or auto)"
+    )
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # the supervisor's
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("path", nargs="?", help="config file (default as for serve)")
@@ -72,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(hash_api_key(key))
         return 0
     path = _config_path(args.config if args.command == "serve" else args.path)
+    if args.command == "serve" and args.worker_index is not None:
+        worker = WorkerIdentity(int(args.workers or 1), args.worker_index)
+        return run_worker(path, args.host, args.port, worker)
     try:
         config = load_config(path)
         checked = asyncio.run(check_providers(config, today_of(time.time())))
@@ -83,8 +93,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print(describe(config, checked.demo_mode))
         return 0
+    if problem := open_relay_problem(args.host or config.server.host, config, checked.demo_mode):
+        print(f"ai-gateway: {problem}", file=sys.stderr)
+        return 2
     try:
-        serve_forever(config, path, host=args.host, port=args.port)
+        return serve_forever(config, path, host=args.host, port=args.port, workers=args.workers)
+    except ConfigError as exc:
+        print(f"ai-gateway: {exc}", file=sys.stderr)
+        return 2
+
+
+def _workers_arg(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise argparse.ArgumentTypeError("a number from 1, or auto")
+
+
+def run_worker(path: str, host: str, port: int, worker: WorkerIdentity) -> int:
+    """One of several workers, started by the supervisor (which checked the config)."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"ai-gateway: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.server.log_format, worker.index)
+    try:
+        _run(config.server.event_loop, serve(config, path, host, port, worker))
     except ConfigError as exc:
         print(f"ai-gateway: {exc}", file=sys.stderr)
         return 2
@@ -113,24 +149,45 @@ def describe(config: GatewayConfig, demo_mode: bool) -> str:
     )
 
 
-def serve_forever(config: GatewayConfig, path: str, host: str | None, port: int | None) -> None:
+def serve_forever(
+    config: GatewayConfig,
+    path: str,
+    host: str | None,
+    port: int | None,
+    workers: int | str | None = None,
+) -> int:
+    """Serve until SIGTERM: in this process, or with several workers under a supervisor."""
     configure_logging(config.server.log_format)
     host = host or config.server.host
     port = config.server.port if port is None else port
-    if config.server.event_loop == "uvloop":
+    count = resolve_count(config.server.workers if workers is None else workers)
+    if count > 1:
+        return supervise(config, path, host, port, count)
+    _run(config.server.event_loop, serve(config, path, host, port))
+    return 0
+
+
+def _run(event_loop: str, main: Coroutine[Any, Any, None]) -> None:
+    if event_loop == "uvloop":
         import uvloop
 
-        uvloop.run(serve(config, path, host, port))
+        uvloop.run(main)
     else:
-        asyncio.run(serve(config, path, host, port))
+        asyncio.run(main)
 
 
-def configure_logging(log_format: str) -> None:
+def configure_logging(log_format: str, worker: int | None = None) -> None:
+    """Log lines to stderr; a worker's carry its index and pid."""
     handler = logging.StreamHandler()
+    tag = "" if worker is None else " [worker %(worker)s pid %(process)d]"
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s %(levelname)s %(name)s{tag}: %(message)s")
+        )
+    if worker is not None:
+        handler.addFilter(WorkerTag(worker))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

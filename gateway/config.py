@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -112,6 +112,9 @@ class ServerConfig(_Strict):
         default=10_000, ge=1, description="open client connections per process; more get 503"
     )
     log_format: Literal["json", "text"] = "json"
+    workers: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = Field(
+        default=1, description="processes serving the port; auto: one per CPU core"
+    )
     cors: CorsConfig = Field(default_factory=CorsConfig)
     date_context: DateContextConfig = Field(default_factory=DateContextConfig)
 

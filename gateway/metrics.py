@@ -3,14 +3,20 @@
 Labels are bounded: tenants and models come from config, routes and outcomes are fixed.
 `aigw_overhead_seconds` is the request's time not spent waiting on the upstream:
 parsing, auth, rate limiting, SSE encoding and writing, accounting.
+
+With several workers (`server.workers`) the supervisor sets `PROMETHEUS_MULTIPROC_DIR`
+for them: prometheus_client then keeps every value in files there, and `render` sums
+all workers' files, so that any worker answers a scrape for the whole gateway.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from policies.base import CallStats
 from providers.base import Usage
@@ -18,6 +24,7 @@ from providers.base import Usage
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 DURATION_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5)
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client at import
 
 
 @dataclass(slots=True)
@@ -45,6 +52,7 @@ class RequestRecord:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.shared_dir = os.environ.get(MULTIPROC_DIR_ENV) or None  # set: one of N workers
         r = self.registry
         self.requests = Counter(
             "aigw_requests",
@@ -90,7 +98,10 @@ class Metrics:
             registry=r,
         )
         self.open_streams = Gauge(
-            "aigw_open_streams", "Streams open now (read from the stream registry).", registry=r
+            "aigw_open_streams",
+            "Streams open now (read from the stream registry).",
+            multiprocess_mode="livesum",  # workers: the sum over the live ones
+            registry=r,
         )
         self.overhead = Histogram(
             "aigw_overhead_seconds",
@@ -121,4 +132,9 @@ class Metrics:
             self.continuations.inc(record.stats.continuations)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """This process's metrics, or with several workers every worker's, summed."""
+        if self.shared_dir is None:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, self.shared_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(every_worker)

@@ -3,6 +3,8 @@
 - `/ai/stream/health`: the integration guide's shape, plus component status;
 - `/livez` (the process answers) and `/readyz` (config loaded, Redis answering when one
   is configured, not draining) for orchestrators;
+- health says how many workers serve the port and which one answered (`/readyz` too,
+  when there are several);
 - `/metrics`: Prometheus text; on the main port it needs the admin key when one is set,
   or it is served on its own port (`metrics.port`);
 - `/admin/usage`: tokens and requests by tenant, day and model (admin key).
@@ -13,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+import os
 from importlib import resources
 from typing import Any
 
@@ -23,6 +26,7 @@ from redis.exceptions import RedisError
 from gateway.auth import ANONYMOUS, presented_key
 from gateway.config import GatewayConfig
 from gateway.state import STATE, GatewayState
+from gateway.workers import worker_of
 from policies.admission.limits import DAY_MS
 
 
@@ -64,8 +68,15 @@ async def health(request: web.Request) -> web.Response:
             "draining": state.shared.draining,
             "warnings": state.model_warnings,  # deprecated (or allowed retired) models
             "resume": _resume_health(state),
+            **_worker_health(request),
         }
     )
+
+
+def _worker_health(request: web.Request) -> dict[str, int]:
+    """How many workers serve the port, and which one (index and pid) answered."""
+    worker = worker_of(request.app)
+    return {"workers": worker.count, "worker": worker.index, "pid": os.getpid()}
 
 
 def _resume_health(state: GatewayState) -> dict[str, object]:
@@ -99,7 +110,13 @@ async def readyz(request: web.Request) -> web.Response:
             (problems if fail_closed else degraded).append("redis not answering")
     status = 503 if problems else 200
     return web.json_response(
-        {"ready": not problems, "problems": problems, "degraded": degraded}, status=status
+        {
+            "ready": not problems,
+            "problems": problems,
+            "degraded": degraded,
+            **(_worker_health(request) if worker_of(request.app).several else {}),
+        },
+        status=status,
     )
 
 

@@ -26,12 +26,20 @@ from gateway.exposure import open_relay_problem
 from gateway.listener import GatewayRunner
 from gateway.ops import metrics_response
 from gateway.state import STATE
+from gateway.workers import SINGLE, WORKER, WorkerIdentity, exit_with_parent, publish_live_values
 
 log = logging.getLogger("gateway")
 
 
-async def serve(config: GatewayConfig, config_path: str | Path, host: str, port: int) -> None:
+async def serve(
+    config: GatewayConfig,
+    config_path: str | Path,
+    host: str,
+    port: int,
+    worker: WorkerIdentity = SINGLE,
+) -> None:
     app = create_app(config)
+    app[WORKER] = worker
     runner = main_runner(app, config.server)
     await runner.setup()
     state = app[STATE].current
@@ -39,7 +47,7 @@ async def serve(config: GatewayConfig, config_path: str | Path, host: str, port:
     if problem is not None:
         await runner.cleanup()
         raise ConfigError(problem)
-    runner.cap.register(app[STATE].current.shared.metrics.registry)
+    publisher = _expose_process_metrics(app, runner, worker)
     metrics_runner: web.AppRunner | None = None
     stop = asyncio.Event()
     reloads: set[asyncio.Task[bool]] = set()
@@ -54,17 +62,26 @@ async def serve(config: GatewayConfig, config_path: str | Path, host: str, port:
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
     try:
-        site = web.TCPSite(runner, host, port, backlog=4096)  # bursts of new streams
+        site = web.TCPSite(  # backlog: bursts of new streams
+            runner, host, port, backlog=4096, reuse_port=worker.several or None
+        )
         await site.start()
         if config.metrics.enabled and config.metrics.port:
-            metrics_runner = await _serve_metrics(app, config.metrics.host, config.metrics.port)
+            metrics_runner = await _serve_metrics(
+                app, config.metrics.host, config.metrics.port, worker.several
+            )
         _settle_heap()
-        log.info("serving on http://%s:%d", host, port)
+        if worker.several:
+            log.info("worker %d of %d serving", worker.index, worker.count)
+        else:
+            log.info("serving on http://%s:%d", host, port)
         await stop.wait()
         log.info("shutting down: draining open streams for up to %ss", config.server.drain_seconds)
         await site.stop()
         await drain(app, config.server.drain_seconds)
     finally:
+        if publisher is not None:
+            publisher.cancel()
         await runner.cleanup()
         if metrics_runner is not None:
             await metrics_runner.cleanup()
@@ -83,6 +100,19 @@ def main_runner(app: web.Application, server: ServerConfig) -> GatewayRunner:
     )
 
 
+def _expose_process_metrics(
+    app: web.Application, runner: GatewayRunner, worker: WorkerIdentity
+) -> asyncio.Task[None] | None:
+    """The connection counts join the metrics: read live by a single process's registry,
+    or, for a worker, written to the shared files by a task (returned, to be cancelled)."""
+    shared = app[STATE].current.shared
+    if not worker.several:
+        runner.cap.register(shared.metrics.registry)
+        return None
+    exit_with_parent()
+    return asyncio.create_task(publish_live_values(shared, runner.cap))
+
+
 def _settle_heap() -> None:
     """Keep the garbage collector's full passes short once the process is serving.
 
@@ -95,8 +125,11 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-async def _serve_metrics(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """`/metrics` on its own port, without the admin key (keep that port private)."""
+async def _serve_metrics(
+    app: web.Application, host: str, port: int, shared_port: bool
+) -> web.AppRunner:
+    """`/metrics` on its own port, without the admin key (keep that port private); with
+    several workers each binds it (`shared_port`) and any one answers for all."""
 
     async def metrics(request: web.Request) -> web.Response:
         return metrics_response(app[STATE].current)
@@ -105,6 +138,6 @@ async def _serve_metrics(app: web.Application, host: str, port: int) -> web.AppR
     metrics_app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(metrics_app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, reuse_port=shared_port or None).start()
     log.info("metrics on http://%s:%d/metrics", host, port)
     return runner
