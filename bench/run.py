@@ -10,8 +10,9 @@ C = 1, 100 and 1,000 concurrent streams of 50 chunks `--gap-ms` apart, it measur
 to the fake, through the relay and through each gateway; once more with the chunks back to
 back; with resumable streams off and on (CPU, Redis commands and log batches per stream);
 with OpenTelemetry tracing off and on (CPU per stream, the spans exported to a local
-receiver that discards them, `bench.otlp_sink`); then RSS, Redis calls and limiter
-fall-backs with 1,000 and 5,000 streams held open.
+receiver that discards them, `bench.otlp_sink`); at C = 200 through one process and through
+`--workers 2`; then RSS, Redis calls and limiter fall-backs with 1,000 and 5,000 streams
+held open.
 It prints one table (with the CPU each serving process and the load generator spent per
 stream) and every target beside its figure.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -47,6 +49,7 @@ RELAY = "byte relay (the floor)"
 HOLD_RAMP_PER_S = 250
 RESUME_OFF, RESUME_ON = "gateway, resume off", "gateway, resume on (Redis)"
 TRACING_OFF, TRACING_ON = "gateway, tracing off", "gateway, tracing on (OTLP)"
+ONE_WORKER, TWO_WORKERS = "gateway, 1 process", "gateway, --workers 2"
 
 
 def free_port() -> int:
@@ -66,8 +69,15 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid` and of its children that are alive (the workers of a gateway
+    started with several): a running child's CPU is not in its parent's figures."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    spent = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else ():
+        with contextlib.suppress(FileNotFoundError):  # it just ended
+            spent += cpu_seconds(int(child))
+    return spent
 
 
 def rss_kb(pid: int) -> int:
@@ -551,9 +561,17 @@ def main() -> None:
         traced_figures = measure(traced, CHAT, 100, 1000, KEY, spread_s)
         rows.append(Row(TRACING_ON, 100, traced_figures))
         exported = spans_per_stream(sink, before, traced_figures["streams"])
+        # All the cores: the same streams at C=200 through one process and two workers.
+        two_workers = gateway_config(redis_port, fake, args.gap_ms, args.chunks)
+        two_workers["server"]["workers"] = 2
+        workers = bench.gateway("gw-workers", two_workers)
+        load(f"{workers.url}{CHAT}", 20, 200)  # warm-up (connections spread over both)
+        for name, server in ((ONE_WORKER, anthropic), (TWO_WORKERS, workers)):
+            rows.append(Row(name, 200, measure(server, CHAT, 200, 2000, KEY, spread_s)))
         print_table(rows)
         print_resume(rows, costs)
         print_tracing(rows, exported)
+        print_workers(rows)
 
         held: dict[int, Held] = {}
         idle = 0
@@ -642,6 +660,17 @@ def print_tracing(rows: list[Row], spans_per_stream: float) -> None:
         "(every stream sampled: one SERVER span and one CLIENT span per upstream attempt,\n"
         " batched and exported over OTLP/HTTP to a local receiver that discards them)"
     )
+
+
+def print_workers(rows: list[Row]) -> None:
+    print("\nall the cores at C=200 (50 chunks)       req/s  CPU/stream  TTFT p50     p99  failed")
+    for name in (ONE_WORKER, TWO_WORKERS):
+        r = next(row for row in rows if row.name == name).figures
+        print(
+            f"  {name:<36} {r['rps']:>7.0f} {r['server_cpu_ms']:>8.2f} ms {r['ttft_p50_ms']:>8.2f}"
+            f" {r['ttft_p99_ms']:>7.2f} {r['failed']:>7}"
+        )
+    print("(CPU/stream: all the gateway's processes, the workers included)")
 
 
 def _blank(value: float | None) -> str:

@@ -123,6 +123,20 @@ class Plan:
     month: int = 0  # yyyymm
     month_end_ms: int = 0  # when that month ends (a monthly budget's reset)
 
+    def granted(self, quota: Quota | None, backend: LimiterBackend) -> Admission:
+        """The admission a backend hands out for this plan."""
+        return Admission(
+            self.tenant,
+            self.limits,
+            self.lease_id,
+            self.cost,
+            self.day,
+            quota,
+            backend,
+            reserved_micro_usd=self.cost_micro_usd,
+            month=self.month,
+        )
+
 
 @dataclass(slots=True)
 class ModelUsage:

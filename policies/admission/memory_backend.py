@@ -91,17 +91,7 @@ class MemoryLimiter:
             day["usd"] = day.get("usd", 0) + spend
             state.months[plan.month] = state.months.get(plan.month, 0) + spend
         state.unsettled.add(plan.lease_id)
-        admission = Admission(
-            plan.tenant,
-            limits,
-            plan.lease_id,
-            plan.cost,
-            plan.day,
-            quota,
-            self,
-            reserved_micro_usd=spend,
-            month=plan.month,
-        )
+        admission = plan.granted(quota, self)
         return Decision(True, admission=admission)
 
     async def release(

@@ -236,17 +236,7 @@ class RedisLimiter:
         )
         if int(reply[0]) == 1:
             quota = _quota(reply[1:4])
-            admission = Admission(
-                plan.tenant,
-                limits,
-                plan.lease_id,
-                plan.cost,
-                plan.day,
-                quota,
-                self,
-                reserved_micro_usd=plan.cost_micro_usd,
-                month=plan.month,
-            )
+            admission = plan.granted(quota, self)
             return Decision(True, admission=admission)
         name = _text(reply[1])
         return refusal(name, float(reply[2]), _quota(reply[3:6]))
