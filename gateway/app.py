@@ -113,7 +113,13 @@ def build_stream_log(
     if not resume.enabled:
         return None
     if redis is not None:
-        return RedisStreamLog(redis, config.redis.key_prefix, resume.ttl_s, resume.max_events)
+        return RedisStreamLog(
+            redis,
+            config.redis.key_prefix,
+            resume.ttl_s,
+            resume.max_events,
+            config.redis.socket_timeout_ms,
+        )
     log.info(
         "resumable streams are kept in this process (no redis.url): a stream resumes on "
         "this replica only, and at most %d events are held",

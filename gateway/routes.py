@@ -258,10 +258,20 @@ def _stop(sse: SseStream | None) -> None:
         sse.end(StreamStopped())
 
 
-def _micro_usd(call: Call, usage: Usage) -> int | None:
-    """What `usage` cost on the model that served it; None when that model has no price."""
-    price = price_of(call.chain, call.stats.served_by)
-    return price.micro_usd(usage) if price is not None else None
+def _micro_usd(call: Call, used: Usage) -> int | None:
+    """What `used` cost: each attempt's usage at its own target's price (counted as the
+    chain went), and whatever `used` holds beyond it (an estimate, for a stream cut before
+    the upstream counted) at the price of the model that served.  None when nothing of it
+    had a price."""
+    stats = call.stats
+    price = price_of(call.chain, stats.served_by)
+    if price is None and not stats.priced:
+        return None
+    beyond = Usage(
+        max(used.input_tokens - stats.usage.input_tokens, 0),
+        max(used.output_tokens - stats.usage.output_tokens, 0),
+    )
+    return stats.micro_usd + (price.micro_usd(beyond) if price is not None else 0)
 
 
 def _cost_usd(call: Call, usage: Usage) -> float | None:

@@ -94,7 +94,17 @@ class CallStats:
     models_tried: list[str] = field(default_factory=list)
     models_used: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    micro_usd: int = 0  # what `usage` cost, each attempt's at its own target's price
+    priced: bool = False  # whether any attempt's target had a price
     dropped_params: set[str] = field(default_factory=set)  # left out: the model refuses them
+
+    def add_usage(self, usage: Usage, target: Target) -> None:
+        """Count an attempt's usage, and its cost at that attempt's own price (a fallback
+        or continuation may cross models of different prices)."""
+        self.usage.add(usage)
+        if target.price is not None:
+            self.micro_usd += target.price.micro_usd(usage)
+            self.priced = True
 
     @property
     def served_by(self) -> str | None:

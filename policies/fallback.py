@@ -73,7 +73,7 @@ class Fallback:
                             yield TextDelta(text)
                         if end:
                             _note_used(call, target.model)
-                            stats.usage.add(end.usage)
+                            stats.add_usage(end.usage, target)
                             yield replace(end, usage=stats.usage)
                             return
             except UpstreamError as error:
@@ -82,7 +82,7 @@ class Fallback:
                     sent += held
                     yield TextDelta(held)
                 if error.usage is not None:
-                    stats.usage.add(error.usage)
+                    stats.add_usage(error.usage, target)
                 last_error, failed = error, target.alias
                 continuing = call.chain.on_stream_failure == "continue"
                 if not error.fallback or sent_parts or (sent and not continuing):

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 
-from opentelemetry import propagate
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from providers.base import Provider
 
@@ -23,12 +24,17 @@ _FAMILIES = (
 )
 
 
+_TRACE_CONTEXT = TraceContextTextMapPropagator()
+
+
 def with_trace_context(headers: Mapping[str, str]) -> Mapping[str, str]:
-    """`headers` plus the current span's `traceparent` (and whatever else the global
-    propagator writes, `OTEL_PROPAGATORS`), so the upstream's own traces can join ours;
-    `headers` itself when there is nothing to add (tracing off)."""
+    """`headers` plus the current span's `traceparent`, so the upstream's own traces can
+    join ours; `headers` itself when there is nothing to add (tracing off).  Only the W3C
+    trace context: a client's `baggage` and `tracestate` (user ids, session tags) are
+    never passed on to a third-party upstream, whatever `OTEL_PROPAGATORS` says."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    _TRACE_CONTEXT.inject(carrier, context=trace.set_span_in_context(trace.get_current_span()))
+    carrier.pop("tracestate", None)
     return {**headers, **carrier} if carrier else headers
 
 

@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.resume.log import Event, EventsTrimmed, StreamGone
 
-FOLLOW_BLOCK_MS = 200  # one blocking read: below the client's socket time-out
 FOLLOW_IDLE_S = 300.0  # a stream silent this long is taken for lost (its replica died)
 _PAGE = 500
 
@@ -27,12 +27,19 @@ class RedisStreamLog:
     kind = "redis"
 
     def __init__(
-        self, client: Redis | RedisCluster, prefix: str, ttl_s: int, max_events: int
+        self,
+        client: Redis | RedisCluster,
+        prefix: str,
+        ttl_s: int,
+        max_events: int,
+        socket_timeout_ms: int = 250,
     ) -> None:
         self._client = client
         self._prefix = prefix
         self._ttl_s = ttl_s
         self._max_events = max_events
+        # A blocking read must end well within the client's socket time-out.
+        self._block_ms = max(socket_timeout_ms // 2, 5)
 
     def key(self, tenant: str, stream_id: str) -> str:
         return f"{self._prefix}:{{{tenant}}}:resume:{stream_id}"
@@ -79,16 +86,16 @@ class RedisStreamLog:
             raise StreamGone()
         if first[0].seq > after + 1:
             raise EventsTrimmed()
+        latest = _events(await self._client.xrevrange(key, count=1))
+        if latest[0].last and latest[0].seq <= after:
+            return  # it ended with the event the client has: nothing more comes
         seq, idle_s = after, 0.0
         while True:
             events = _events(await self._client.xrange(key, min=f"({seq}-1", count=_PAGE))
             if not events:
-                read: Any = await self._client.xread(
-                    {key: f"{seq}-1"}, count=_PAGE, block=FOLLOW_BLOCK_MS
-                )
-                events = _events(read[0][1] if read else [])
+                events = await self._wait_after(key, seq)
             if not events:
-                idle_s += FOLLOW_BLOCK_MS / 1000
+                idle_s += self._block_ms / 1000
                 if idle_s >= FOLLOW_IDLE_S or not await self._client.exists(key):
                     raise StreamGone()
                 continue
@@ -113,6 +120,16 @@ class RedisStreamLog:
 
     def _chat_key(self, tenant: str, chat_id: str) -> str:
         return f"{self._prefix}:{{{tenant}}}:chat:{chat_id}"
+
+    async def _wait_after(self, key: str, seq: int) -> list[Event]:
+        """The events after `seq` that arrive within one blocking read (none: silence)."""
+        try:
+            read: Any = await self._client.xread(
+                {key: f"{seq}-1"}, count=_PAGE, block=self._block_ms
+            )
+        except RedisTimeoutError:
+            return []  # a busy Redis answered late: the next read looks again
+        return _events(read[0][1] if read else [])
 
     def describe(self) -> dict[str, Any]:
         return {"store": self.kind}

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from gateway.formats import SseFormat
 from gateway.resume.log import Event, EventsTrimmed, StreamGone, StreamLog
@@ -26,11 +28,13 @@ from gateway.state import STATE, GatewayState
 from providers.errors import (
     EventsExpired,
     GatewayError,
+    GatewayUnavailable,
     InvalidRequest,
     NotFound,
     StreamStopped,
 )
 
+log = logging.getLogger(__name__)
 UI_STREAM_HEADER = {"x-vercel-ai-ui-message-stream": "v1"}  # (a UI stream resumes as one)
 
 
@@ -77,7 +81,11 @@ async def _resume(
     headers = {"X-Request-ID": request_id, "X-Stream-ID": stream_id}
     try:
         events = _follow(_log_of(state), tenant, stream_id, after)
-        first = await _first(events)
+        try:
+            first = await _first(events)
+        except (RedisError, OSError):
+            log.warning("resume of %s: the stream log failed", stream_id, exc_info=True)
+            raise GatewayUnavailable("The stream's log could not be read; try again.") from None
     except GatewayError as error:
         return SseFormat().error_response(error, request_id, state.redact, headers)
     response = web.StreamResponse(headers={**SSE_HEADERS, **UI_STREAM_HEADER, **headers})
@@ -160,6 +168,10 @@ async def _relay(
             event = await _next_or_keepalive(events, response, keepalive_s)
     except GatewayError as error:  # the stream expired, or its replica died, midway
         await response.write(frame(error_event(error, request_id, state.redact)))
+    except (RedisError, OSError):  # the log's store failed midway: end with a terminal event
+        log.warning("resume of %s: the stream log failed", stream_id, exc_info=True)
+        unavailable = GatewayUnavailable("The stream's log could not be read; try again.")
+        await response.write(frame(error_event(unavailable, request_id, state.redact)))
     finally:
         with contextlib.suppress(Exception):
             await events.aclose()

@@ -252,3 +252,29 @@ async def test_use_chats_resume_gets_the_running_stream_or_204(replicas, fake_an
         assert ended.status == 204  # it finished: nothing to resume
     async with client.get("/ai/stream/chat/chat-1/stream", headers=bearer(KEY_B)) as other:
         assert other.status == 204  # another tenant's chat is not found
+
+
+async def test_a_resume_waits_through_silences_longer_than_the_redis_time_out(
+    replicas, fake_anthropic
+):
+    """A model that thinks before it answers leaves the log silent for longer than the
+    Redis client's 250 ms socket time-out: the follower's blocking reads must outlast it."""
+    fake_anthropic.script(Script(chunks=["a ", "b ", "c"], chunk_delay=0.6))
+    client = await replicas()
+    response = await client.post("/ai/stream/chat", json=CHAT, headers=bearer(KEY_A))
+    stream_id = response.headers["X-Stream-ID"]
+    first = frames(await read_some(response, 1))
+    response.close()
+    headers = {**bearer(KEY_A), "Last-Event-ID": first[-1].id}
+    async with client.get(f"/ai/stream/resume/{stream_id}", headers=headers) as resumed:
+        assert resumed.status == 200
+        rest = frames(await resumed.read())
+    assert text_of(first) + text_of(rest) == "a b c"
+    assert [t.event["type"] for t in terminals(rest)] == ["done"]
+
+    # Resumed after its terminal event (what EventSource does when the server closes):
+    # nothing more, at once.
+    headers["Last-Event-ID"] = rest[-1].id
+    async with client.get(f"/ai/stream/resume/{stream_id}", headers=headers) as after_end:
+        assert after_end.status == 200
+        assert frames(await after_end.read()) == []

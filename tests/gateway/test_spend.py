@@ -13,7 +13,7 @@ from tests.fakes.script import Script
 from tests.gateway.test_operations import access_records
 from tests.gateway.test_tenancy import KEY_A, bearer, tenancy
 
-SONNET = "claude-sonnet-4-5-20250929"
+SONNET, HAIKU = "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"
 # Dear on purpose, so that a few requests reach a budget: 1,000 USD per million tokens is
 # 1,000 micro-dollars a token.
 DEAR = {"input": 1000.0, "output": 1000.0, "cache_write": 2000.0, "cache_read": 100.0}
@@ -98,3 +98,24 @@ def test_a_budget_over_a_model_without_a_price_is_refused_at_start_up():
         "auth.anonymous_limits: has a USD budget, but its chain 'default' uses model 'sonnet', "
         "which has no price (set models.sonnet.price)" in str(refused.value)
     )
+
+
+async def test_each_attempt_is_priced_at_its_own_model(gateway, fake_anthropic):
+    """A continuation crosses models: what the first streamed before it failed is priced
+    at its own price, not at the price of the model that finished."""
+    models = {
+        "dear": {"provider": "anthropic", "model": SONNET, "allow_retired": True},
+        "free": {"provider": "anthropic", "model": "claude-haiku-4-5-20251001"},
+    }
+    models["dear"]["price"] = {"input": 1000.0, "output": 1000.0}
+    models["free"]["price"] = {"input": 0.0, "output": 0.0}
+    chain = {"targets": ["dear", "free"], "on_stream_failure": "continue"}
+    fake_anthropic.script(
+        Script(chunks=["The ", "quick ", "fox"], fault="drop", fault_after=2),
+        Script(chunks=["brown ", "fox."]),
+    )
+    client = await gateway(models=models, chains={"default": chain})
+    result = await post_stream(client, "/ai/stream/chat", CHAT)
+    assert result.last["type"] == "done" and result.last["models_used"] == [SONNET, HAIKU]
+    # The dear model's 11 input tokens and its streamed text, at 1,000 USD a million.
+    assert result.last["usage"]["cost_usd"] >= 11 * 1000 / 1e6

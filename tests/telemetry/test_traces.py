@@ -120,6 +120,24 @@ async def test_an_incoming_traceparent_is_continued(traced_gateway, receiver, fa
     assert fake_anthropic.seen[0].headers["traceparent"].split("-")[1] == trace_id
 
 
+async def test_a_clients_baggage_and_tracestate_never_reach_the_upstream(
+    traced_gateway, fake_anthropic
+):
+    """Baggage (user ids, session tags) is the caller's: only the trace context goes on to
+    a third-party upstream, whatever the propagators read."""
+    client = await traced_gateway()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {
+        "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+        "tracestate": "vendor=secret",
+        "baggage": "user.email=someone@example.com,session=s3cr3t",
+    }
+    await post_stream(client, "/ai/stream/chat", CHAT, headers=headers)
+    sent = {name.lower(): value for name, value in fake_anthropic.seen[0].headers.items()}
+    assert sent["traceparent"].split("-")[1] == trace_id
+    assert "baggage" not in sent and "tracestate" not in sent
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
