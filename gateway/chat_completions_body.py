@@ -125,7 +125,7 @@ class ChatCompletionsBody(KeepsRaw):
     messages: Annotated[list[ChatMessageIn], Field(min_length=1, max_length=1000)]
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
-    temperature: Annotated[float, Field(ge=0, le=1)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None  # (Anthropic: capped at 1)
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
     stop: (
         str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=16)] | None

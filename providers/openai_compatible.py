@@ -45,7 +45,12 @@ from providers.errors import (
     upstream_error_for_status,
 )
 from providers.http_sse import Frame, drain, post_sse
-from providers.openai_content import ToolCallReader, native_body, translated_fields
+from providers.openai_content import (
+    ToolCallReader,
+    native_body,
+    native_token_limit,
+    translated_fields,
+)
 
 # --- settings ---------------------------------------------------------------------------
 
@@ -109,12 +114,17 @@ def to_openai_body(
     """The Chat Completions body: the client's own when it spoke Chat Completions, else a
     translation (what it cannot carry goes in `model.dropped`)."""
     body = native_body(request)
+    # The client's own output limit (the field it chose, or none) passes through as it is;
+    # a translated request's goes in the field this server takes.
+    limit = native_token_limit(request) if body is not None else None
+    if limit is None:
+        limit = {max_tokens_field: request.max_tokens}
     if body is None:
         body = translated_fields(request, model.dropped)
         optional = {
             "temperature": request.temperature,
             "top_p": request.top_p,
-            "stop": list(request.stop_sequences) or None,
+            "stop": _stop(request, model.dropped),
             "user": request.user_id,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
@@ -127,7 +137,7 @@ def to_openai_body(
         ]
     body |= {
         "model": model.id,
-        max_tokens_field: request.max_tokens,
+        **limit,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -181,6 +191,16 @@ async def from_openai_frames(
         raise unreadable_stream(provider) from None
     except UpstreamError as error:
         raise attributed(error, provider, usage) from None
+
+
+MAX_STOP = 4  # Chat Completions takes at most four stop sequences
+
+
+def _stop(request: UpstreamRequest, dropped: set[str]) -> list[str] | None:
+    """The request's stop sequences; past the fourth they are left out, and said so."""
+    if len(request.stop_sequences) > MAX_STOP:
+        dropped.add("stop_sequences beyond 4")
+    return list(request.stop_sequences[:MAX_STOP]) or None
 
 
 def read_usage(reported: dict[str, Any], usage: Usage) -> None:

@@ -43,6 +43,15 @@ def native_body(request: UpstreamRequest) -> dict[str, Any] | None:
     return body
 
 
+def native_token_limit(request: UpstreamRequest) -> dict[str, Any]:
+    """The output limit the client's own Chat Completions body set, in its own field
+    (`max_completion_tokens` for reasoning models that refuse `max_tokens`); none if it
+    set none."""
+    assert request.native is not None
+    fields = ("max_tokens", "max_completion_tokens")
+    return {k: request.native.body[k] for k in fields if k in request.native.body}
+
+
 def translated_fields(request: UpstreamRequest, dropped: set[str]) -> dict[str, Any]:
     """The Chat Completions fields for a request that came in another protocol: messages
     (the system prompt first), tools and tool choice.  What they cannot carry (thinking,
@@ -94,7 +103,9 @@ def _messages(message: Message, dropped: set[str]) -> Iterator[dict[str, Any]]:
         if isinstance(block, ToolResultBlock):
             if any(isinstance(part, ImageBlock) for part in block.content):
                 dropped.add("image in tool_result")
-            yield {"role": "tool", "tool_call_id": block.tool_use_id, "content": block.text()}
+            # Chat Completions has no error flag on a tool result: it is said in words.
+            text = f"Error: {block.text()}" if block.is_error else block.text()
+            yield {"role": "tool", "tool_call_id": block.tool_use_id, "content": text}
         elif isinstance(block, TextBlock):
             parts.append({"type": "text", "text": block.text})
         elif isinstance(block, ImageBlock):

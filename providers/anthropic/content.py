@@ -54,7 +54,13 @@ def native_headers(request: UpstreamRequest) -> Mapping[str, str]:
 def translated_fields(request: UpstreamRequest, dropped: set[str]) -> dict[str, Any]:
     """The Messages API fields for a request that came in another protocol: its messages,
     system prompt, tools and tool choice.  Untranslatable content is named in `dropped`."""
-    fields: dict[str, Any] = {"messages": [_message(m, dropped) for m in request.messages]}
+    messages = [_message(m, dropped) for m in request.messages]
+    # The API refuses an empty turn but a final assistant one; an empty answer the client
+    # kept in its history (Chat Completions allows it) says nothing, so it is left out.
+    last = len(messages) - 1
+    fields: dict[str, Any] = {
+        "messages": [m for i, m in enumerate(messages) if m["content"] or i == last]
+    }
     if request.native is not None:
         dropped.update(request.native.untranslated)
     if request.system:
@@ -76,6 +82,15 @@ def translated_fields(request: UpstreamRequest, dropped: set[str]) -> dict[str, 
         if not choice.parallel and choice.type != "none":
             fields["tool_choice"]["disable_parallel_tool_use"] = True
     return fields
+
+
+def capped_temperature(request: UpstreamRequest, dropped: set[str]) -> float | None:
+    """The request's temperature within the Messages API's 0 to 1 (a Chat Completions
+    client may send up to 2: it is capped at 1, and said so)."""
+    if request.temperature is not None and request.temperature > 1:
+        dropped.add("temperature above 1")
+        return 1.0
+    return request.temperature
 
 
 def _message(message: Message, dropped: set[str]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from providers.anthropic.content import (
+    capped_temperature,
     final_text,
     native_body,
     native_headers,
@@ -62,6 +63,8 @@ def to_anthropic_params(
             "metadata": {"user_id": request.user_id} if request.user_id else None,
             **request.sampling(),
         }
+        if "temperature" in optional:
+            optional["temperature"] = capped_temperature(request, dropped)
         params.update({k: v for k, v in optional.items() if v is not None})
     params["max_tokens"] = request.max_tokens
     params["messages"] = _with_partial(list(params["messages"]), request.continue_from, rules)

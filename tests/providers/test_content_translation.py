@@ -134,10 +134,11 @@ def test_a_chat_completions_body_passes_through_to_an_openai_target_unchanged():
         "max_completion_tokens": 50,
     }
     sent, dropped = openai_body(chat_request(**body))
-    expected = {k: v for k, v in body.items() if k != "max_completion_tokens"}
-    assert {k: v for k, v in sent.items() if k in expected} == expected
-    assert sent["max_tokens"] == 50 and sent["stream_options"] == {"include_usage": True}
-    assert "max_completion_tokens" not in sent and dropped == set()
+    assert {k: v for k, v in sent.items() if k in body} == body  # its own limit field too
+    assert sent["stream_options"] == {"include_usage": True}
+    assert "max_tokens" not in sent and dropped == set()
+    unlimited, _ = openai_body(chat_request(messages=TOOL_LOOP_OPENAI))
+    assert "max_tokens" not in unlimited and "max_completion_tokens" not in unlimited
 
 
 def test_chat_completions_tool_loop_translated_for_an_anthropic_target():
@@ -247,3 +248,28 @@ def test_a_block_only_one_api_knows_is_dropped_and_said_so():
     body, dropped = openai_body(request)
     assert body["messages"] == [{"role": "user", "content": "Sum up."}]
     assert dropped == {"document"}
+
+
+def test_what_one_api_allows_and_the_other_does_not_is_adapted_and_said():
+    # An empty answer a Chat Completions client kept in its history: Anthropic refuses
+    # an empty turn that is not the last.
+    request = chat_request(
+        messages=[
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": ""},
+            {"role": "user", "content": "Still there?"},
+        ],
+        temperature=1.5,  # Chat Completions allows up to 2, Anthropic 1
+    )
+    params, dropped = anthropic_params(request)
+    assert [m["content"] for m in params["messages"]] == ["Hi", "Still there?"]
+    assert params["temperature"] == 1.0 and dropped == {"temperature above 1"}
+
+    failed = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "no such city"}
+    failed["is_error"] = True
+    loop = [*TOOL_LOOP_ANTHROPIC[:2], {"role": "user", "content": [failed]}]
+    stops = ["a", "b", "c", "d", "e"]
+    body, dropped = openai_body(messages_request(messages=loop, stop_sequences=stops))
+    assert body["messages"][-1]["content"] == "Error: no such city"
+    assert body["stop"] == ["a", "b", "c", "d"]
+    assert "stop_sequences beyond 4" in dropped
