@@ -22,7 +22,7 @@ import orjson
 from aiohttp import web
 
 from gateway.chat_completions_body import ChatCompletionsBody
-from gateway.formats import with_retry_after
+from gateway.formats import AnswerNothing, api_status, with_retry_after
 from gateway.routes import Dialect, read_json, served_model, stream
 from gateway.sse import KEEPALIVE_FRAME, SSE_HEADERS, Redactor
 from gateway.state import STATE
@@ -67,20 +67,11 @@ def _usage(done: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class ChatErrors:
+class ChatErrors(AnswerNothing):
     """Errors in OpenAI's shape; the base of both answer formats."""
 
     headers = SSE_HEADERS
     keepalive: bytes | None = KEEPALIVE_FRAME
-
-    def content(self, text: str) -> bytes:
-        return b""
-
-    def part(self, delta: PartDelta) -> bytes:
-        return b""
-
-    def done(self, event: dict[str, Any]) -> bytes:
-        return b""
 
     def error(self, event: dict[str, Any]) -> bytes | None:
         error = {"message": event["error"], "type": "api_error", "code": event.get("code")}
@@ -89,7 +80,7 @@ class ChatErrors:
     def error_response(
         self, error: GatewayError, request_id: str, redact: Redactor, headers: dict[str, str]
     ) -> web.Response:
-        status = 400 if error.client_status in (415, 422) else error.client_status
+        status = api_status(error)
         body = {
             "error": {
                 "message": redact(error.message),

@@ -109,6 +109,26 @@ class TextFormat:
         return with_retry_after(response, error)
 
 
+class AnswerNothing:
+    """The base of a drop-in API's answer formats: each writes only what it overrides
+    (its error shapes, and the stream or the whole answer of its subclasses)."""
+
+    def content(self, text: str) -> bytes:
+        return b""
+
+    def part(self, delta: PartDelta) -> bytes:
+        return b""
+
+    def done(self, event: dict[str, Any]) -> bytes:
+        return b""
+
+
+def api_status(error: GatewayError) -> int:
+    """The status a drop-in API answers `error` with before the stream: both answer a
+    request they cannot read (the gateway's 415 and 422) with 400."""
+    return 400 if error.client_status in (415, 422) else error.client_status
+
+
 def with_retry_after(response: web.Response, error: GatewayError) -> web.Response:
     """`response` with the `Retry-After` (whole seconds, at least one) of `error`, if any."""
     if error.retry_after is not None:

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.formats import with_retry_after
+from gateway.formats import AnswerNothing, api_status, with_retry_after
 from gateway.messages_body import MessagesBody
 from gateway.routes import Dialect, read_json, served_model, stream
 from gateway.sse import SSE_HEADERS, Redactor
@@ -82,20 +82,11 @@ def _usage(done: dict[str, Any]) -> dict[str, int]:
     return {name: usage.get(name, 0) for name in _USAGE_FIELDS}
 
 
-class MessagesErrors:
+class MessagesErrors(AnswerNothing):
     """Errors in the Messages API's shape; the base of both answer formats."""
 
     headers = SSE_HEADERS
     keepalive: bytes | None = PING
-
-    def content(self, text: str) -> bytes:
-        return b""
-
-    def part(self, delta: PartDelta) -> bytes:
-        return b""
-
-    def done(self, event: dict[str, Any]) -> bytes:
-        return b""
 
     def error(self, event: dict[str, Any]) -> bytes | None:
         code = str(event.get("code", ""))
@@ -106,8 +97,7 @@ class MessagesErrors:
     def error_response(
         self, error: GatewayError, request_id: str, redact: Redactor, headers: dict[str, str]
     ) -> web.Response:
-        # The API answers every request it cannot read with 400 invalid_request_error.
-        status = 400 if error.client_status in (415, 422) else error.client_status
+        status = api_status(error)
         kind = _ERROR_TYPES.get(status, "api_error")
         body = {"type": "error", "error": {"type": kind, "message": redact(error.message)}}
         response = web.json_response(
