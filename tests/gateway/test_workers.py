@@ -96,8 +96,18 @@ async def test_redis_limit_admits_exactly_ten_of_fifty_spread_over_both_workers(
 
             statuses = await asyncio.gather(*(one() for _ in range(50)))
             admin = {"Authorization": f"Bearer {ADMIN}"}
-            async with session.get(f"{gateway.url}/metrics", headers=admin) as response:
-                scraped = await response.text()
+            scraped = ""
+
+            async def all_counted() -> bool:
+                """A worker counts a request after its last byte: scrape until all 50 are
+                in (one scrape of any worker sees every worker's)."""
+                nonlocal scraped
+                async with session.get(f"{gateway.url}/metrics", headers=admin) as response:
+                    scraped = await response.text()
+                ok = re.search(r'aigw_requests_total\{[^}]*outcome="ok"[^}]*\} 10\.0', scraped)
+                return bool(ok and re.search(r"aigw_rate_limited_total\{[^}]*\} 40\.0", scraped))
+
+            await wait_until(all_counted, "every request counted in /metrics")
         code, lines = await stopped(gateway)
 
     assert sorted(statuses) == [200] * 10 + [429] * 40
