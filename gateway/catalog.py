@@ -27,6 +27,6 @@ async def models(request: web.Request) -> web.Response:
         tenant = state.auth.authenticate(request, allow_token=True)
     except GatewayError as error:
         return error_response(request.path, error, request_id_of(request), error.headers)
-    names = sorted(set(tenant.allowed)) if tenant.allowed else state.chains.names
+    names = state.chains.names_for(tenant.allowed)
     default = tenant.chain_name(None, state.chains.default_chain)
     return web.json_response({"default": default, "models": names})

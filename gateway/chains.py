@@ -9,7 +9,7 @@ demo provider, so a fresh install streams without a key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from gateway.config import ChainConfig, GatewayConfig, PriceConfig, TargetConfig
 from policies.base import Chain, Target
@@ -44,6 +44,11 @@ class Chains:
     @property
     def names(self) -> list[str]:
         return sorted(self._chains)
+
+    def names_for(self, allowed: Collection[str]) -> list[str]:
+        """The names a tenant limited to `allowed` may put in `model` (all when none is
+        listed), sorted: for the model lists the clients ask for."""
+        return sorted(set(allowed)) if allowed else self.names
 
     def all(self) -> list[Chain]:
         return list(self._chains.values())

@@ -71,7 +71,7 @@ def _names_for(request: web.Request) -> list[str]:
     """The names the request's key may put in `model`."""
     state = request.app[STATE].current
     tenant = state.auth.authenticate(request)
-    return sorted(set(tenant.allowed)) if tenant.allowed else state.chains.names
+    return state.chains.names_for(tenant.allowed)
 
 
 def _model_entry(name: str, anthropic_client: bool) -> dict[str, object]:
