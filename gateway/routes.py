@@ -213,13 +213,13 @@ async def _stream(
         used = tokens_to_settle(final, call.stats.usage, outcome.sent_chars, input_estimate)
         # The record is complete before the settle script's round trip: a client that hangs
         # up right after `done` cancels this handler there, and the log must still be true.
-        _fill_record(record, outcome, call, used)
+        spent = _micro_usd(call, used)
+        _fill_record(record, outcome, call, used, spent)
         if outcome.text is not None:
             prompt = "\n".join(m.content for m in upstream_request.messages)
             record.content = {"prompt": prompt, "completion": "".join(outcome.text)}
         # The limiter finishes a release whose caller was cancelled (the client left).
-        spent = _micro_usd(call, used) or 0
-        await state.shared.limiter.release(admission, used, call.stats.served_by, spent)
+        await state.shared.limiter.release(admission, used, call.stats.served_by, spent or 0)
 
 
 async def _recorder(
@@ -279,13 +279,15 @@ def _cost_usd(call: Call, usage: Usage) -> float | None:
     return micro / MICRO if micro is not None else None
 
 
-def _fill_record(record: RequestRecord, outcome: StreamOutcome, call: Call, used: Usage) -> None:
+def _fill_record(
+    record: RequestRecord, outcome: StreamOutcome, call: Call, used: Usage, spent: int | None
+) -> None:
     record.outcome = outcome.outcome
     record.status = outcome.status
     record.code = outcome.error.code if outcome.error is not None else None
     record.model = outcome.model or call.stats.served_by
     record.usage = used
-    record.cost_usd = _cost_usd(call, used)
+    record.cost_usd = spent / MICRO if spent is not None else None
     record.stats = call.stats
     record.upstream_wait_s = outcome.upstream_wait_s
     if outcome.first_content_at is not None:
