@@ -101,7 +101,7 @@ class Server:
 
     def requests_logged(self) -> int:
         """Requests this gateway has finished, settle included: one access log line each."""
-        return self.log.read_bytes().count(b'"logger": "gateway.access"')
+        return self.log.read_bytes().count(b'"logger":"gateway.access"')
 
 
 class Bench:

@@ -6,10 +6,11 @@ API keys never appear (they are not part of any record).
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from gateway.metrics import RequestRecord
 
@@ -58,4 +59,4 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return orjson.dumps(line, default=str).decode()  # (a line per request: orjson's speed)

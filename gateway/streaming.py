@@ -81,7 +81,7 @@ class SseStream:
         self._outcome = outcome
         self._options = options
         self._response: web.StreamResponse | None = None
-        self._committing: asyncio.Task[web.StreamResponse] | None = None
+        self._committing: asyncio.Future[web.StreamResponse] | None = None
         self._task: asyncio.Task[Any] | None = None
         self._ending: GatewayError | None = None
         self._keepalive = _KeepAlive(self, options.keepalive_s)
@@ -221,10 +221,26 @@ class SseStream:
         return self._response or web.StreamResponse()
 
     async def _commit(self) -> web.StreamResponse:
-        """Send the status and headers, once, whoever gets here first."""
-        if self._committing is None:
-            self._committing = asyncio.ensure_future(self._prepare())
-        return await asyncio.shield(self._committing)
+        """Send the status and headers, once, whoever gets here first (the handler or the
+        keep-alive timer's task); the other waits for them.  Done in the caller's own task:
+        a task of its own would cost the first token a turn of the event loop."""
+        if self._response is not None:
+            return self._response
+        if self._committing is not None:
+            return await asyncio.shield(self._committing)
+        committing = self._committing = asyncio.get_running_loop().create_future()
+        try:
+            response = await self._prepare()
+        except asyncio.CancelledError:
+            committing.cancel()
+            raise
+        except BaseException as failure:
+            committing.set_exception(failure)
+            committing.exception()  # (retrieved: the one who waits, if any, gets it too)
+            raise
+        self._response = response
+        committing.set_result(response)
+        return response
 
     async def _prepare(self) -> web.StreamResponse:
         late = self._options.late_headers
@@ -233,9 +249,8 @@ class SseStream:
             **self._options.headers,
             **(late() if late is not None else {}),
         }
-        response = web.StreamResponse(status=200, headers=headers)
+        response = _HeadersWithFirstWrite(status=200, headers=headers)
         await response.prepare(self._request)
-        self._response = response
         return response
 
     async def write_keepalive(self) -> None:
@@ -272,6 +287,14 @@ class SseStream:
         if self._options.done_extra is not None:
             event.update(self._options.done_extra())
         return event
+
+
+class _HeadersWithFirstWrite(web.StreamResponse):
+    """Status and headers go out in the same packet as the first event (one socket write
+    fewer per stream): every commit here is followed at once by a write.  aiohttp's own
+    `Response` buffers them the same way; a version without the switch sends them alone."""
+
+    _send_headers_immediately = False
 
 
 class _KeepAlive:

@@ -51,6 +51,7 @@ class Fallback:
                 tracing.handover_event(failed, target, last_error, len(sent))
             request = replace(call.request, continue_from=sent) if sent else call.request
             seam = Seam(sent)
+            used = False  # whether this target's answer reached the client yet
             try:
                 stream = call_next(call.with_target(target).with_request(request))
                 async with aclosing(stream):
@@ -63,16 +64,16 @@ class Fallback:
                             if held := seam.flush():
                                 sent += held
                                 yield TextDelta(held)
-                            _note_used(call, target.model)
+                            used = used or _note_used(call, target.model)
                             sent_parts = True
                             yield delta
                             continue
                         if text:
-                            _note_used(call, target.model)
+                            used = used or _note_used(call, target.model)
                             sent += text
                             yield TextDelta(text)
                         if end:
-                            _note_used(call, target.model)
+                            used = used or _note_used(call, target.model)
                             stats.add_usage(end.usage, target)
                             yield replace(end, usage=stats.usage)
                             return
@@ -93,6 +94,8 @@ class Fallback:
         raise last_error
 
 
-def _note_used(call: Call, model: str) -> None:
+def _note_used(call: Call, model: str) -> bool:
+    """Record that `model` answered (once per turn of a target); True."""
     if not call.stats.models_used or call.stats.models_used[-1] != model:
         call.stats.models_used.append(model)
+    return True

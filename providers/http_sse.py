@@ -42,9 +42,11 @@ async def post_sse(
 ) -> AsyncGenerator[Frame, None]:
     posting = _posted(http, url, headers, body, provider, connect_timeout_s, read_timeout_s)
     async with posting as response:
+        frames = FrameSplitter()
         try:
-            async for frame in sse_frames(response.content):
-                yield frame
+            async for chunk in response.content.iter_any():
+                for frame in frames.feed(chunk):
+                    yield frame
         except BaseException:
             response.close()
             raise
@@ -123,18 +125,26 @@ def error_message(body: bytes) -> str:
     return message if isinstance(message, str) else ""
 
 
-async def sse_frames(content: aiohttp.StreamReader) -> AsyncGenerator[Frame, None]:
-    """Whole SSE frames from a byte stream, however the network cut it into chunks."""
-    buffer = b""
-    async for chunk in content.iter_any():
-        buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
+class FrameSplitter:
+    """Whole SSE frames from a byte stream, however the network cut it into chunks.
+
+    A plain object fed by `post_sse`'s loop rather than a generator of its own: every
+    generator between the socket and the client costs each chunk a resumption."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[Frame]:
+        buffer = self._buffer + (chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk)
+        frames: list[Frame] = []
         start = 0
         while (end := buffer.find(b"\n\n", start)) >= 0:
             frame = parse_frame(buffer[start:end])
             start = end + 2
             if frame[0] or frame[1]:
-                yield frame
-        buffer = buffer[start:]
+                frames.append(frame)
+        self._buffer = buffer[start:]
+        return frames
 
 
 async def drain(frames: AsyncGenerator[Frame, None]) -> None:
