@@ -11,6 +11,7 @@ import anthropic
 import pytest
 import yaml
 
+from bench.aiohttp_relay import app as aiohttp_relay_app
 from bench.fake_upstream import Frames, Gate, Upstream
 from bench.load import run
 from bench.relay import start as start_relay
@@ -91,6 +92,19 @@ async def test_the_byte_relay_passes_the_fakes_stream_through_unchanged(fake_url
     finally:
         relay.close()
         await relay.wait_closed()
+
+    assert text == "".join(f"word{i} " for i in range(CHUNKS))
+    assert (figures["streams"], figures["failed"], figures["errors"]) == (10, 0, {})
+
+
+async def test_the_relay_on_aiohttp_passes_the_fakes_stream_through_unchanged(
+    fake_url: str, aiohttp_client: Any
+) -> None:
+    relay = await aiohttp_client(aiohttp_relay_app(f"{fake_url}/v1/messages"))
+    relay_url = f"http://{relay.host}:{relay.port}"
+
+    text, _ = await read_with_the_sdk(relay_url)
+    figures = await run(f"{relay_url}/v1/messages", concurrency=3, count=10, key=None, ramp_per_s=0)
 
     assert text == "".join(f"word{i} " for i in range(CHUNKS))
     assert (figures["streams"], figures["failed"], figures["errors"]) == (10, 0, {})
