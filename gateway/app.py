@@ -12,10 +12,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
-from redis.asyncio import Redis, RedisCluster
 
 from gateway import telemetry
 from gateway.admin_dashboard import add_admin_dashboard_routes
@@ -30,15 +30,18 @@ from gateway.ops import add_ops_routes
 from gateway.redis_client import redis_client
 from gateway.resume.log import StreamLog
 from gateway.resume.memory_log import MemoryStreamLog
-from gateway.resume.redis_log import RedisStreamLog
 from gateway.resume.routes import add_resume_routes
 from gateway.routes import add_routes
 from gateway.sdk_extras import add_sdk_extras_routes
 from gateway.state import STATE, Clock, GatewayState, Shared, StateRef
 from policies.admission.limiter import Limiter
-from policies.admission.redis_backend import RedisLimiter
 from policies.circuit_breaker import CircuitBreaker
 from providers.errors import ShuttingDown
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis, RedisCluster
+
+    from policies.admission.redis_backend import RedisLimiter
 
 log = logging.getLogger("gateway")
 
@@ -91,11 +94,12 @@ def create_app(config: GatewayConfig, clock: Clock | None = None) -> web.Applica
 def build_limiter(
     config: GatewayConfig, redis: Redis | RedisCluster | None, clock: Clock
 ) -> Limiter:
-    backend = (
-        RedisLimiter(redis, config.redis.key_prefix, config.redis.usage_retention_days)
-        if redis is not None
-        else None
-    )
+    backend: RedisLimiter | None = None
+    if redis is not None:
+        # imports redis-py (~7 MiB of memory), which only a gateway with a Redis needs
+        from policies.admission.redis_backend import RedisLimiter
+
+        backend = RedisLimiter(redis, config.redis.key_prefix, config.redis.usage_retention_days)
     return Limiter(
         backend,
         config.redis.on_error,
@@ -113,6 +117,8 @@ def build_stream_log(
     if not resume.enabled:
         return None
     if redis is not None:
+        from gateway.resume.redis_log import RedisStreamLog  # imports redis-py, as above
+
         return RedisStreamLog(
             redis,
             config.redis.key_prefix,

@@ -21,7 +21,6 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from redis.exceptions import RedisError
 
 from gateway.auth import ANONYMOUS, presented_key
 from gateway.config import GatewayConfig
@@ -103,6 +102,8 @@ async def readyz(request: web.Request) -> web.Response:
     if state.shared.draining:
         problems.append("draining")
     if state.shared.redis is not None:
+        from redis.exceptions import RedisError  # redis-py is loaded only with a Redis
+
         try:
             await state.shared.redis.ping()
         except (RedisError, OSError, TimeoutError):

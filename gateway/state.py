@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import aiohttp
 from aiohttp import web
-from redis.asyncio import Redis, RedisCluster
 
 from gateway.auth import Authenticator
 from gateway.chains import Chains
@@ -30,6 +29,8 @@ from policies.circuit_breaker import CircuitBreaker
 from providers.base import Provider
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis, RedisCluster
+
     from gateway.streaming import SseStream
 
 T = TypeVar("T")

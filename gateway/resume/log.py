@@ -26,6 +26,9 @@ class EventsTrimmed(Exception):
 
 class StreamLog(Protocol):
     kind: str  # "redis" | "memory", for health and the start-up line
+    # Its store's own errors: a read that fails with one of them (or OSError) ends a resume
+    # with 503.  Declared here so that redis-py is imported only with the Redis log.
+    failures: tuple[type[Exception], ...]
 
     async def create(self, tenant: str, stream_id: str) -> bool:
         """Open a stream's log; False when it cannot be kept (the store is full)."""

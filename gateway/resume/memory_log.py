@@ -37,6 +37,7 @@ class _Kept:
 
 class MemoryStreamLog:
     kind = "memory"
+    failures: tuple[type[Exception], ...] = ()
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.resume.log import Event, EventsTrimmed, StreamGone
@@ -25,6 +26,7 @@ _PAGE = 500
 
 class RedisStreamLog:
     kind = "redis"
+    failures: tuple[type[Exception], ...] = (RedisError,)
 
     def __init__(
         self,

@@ -18,7 +18,6 @@ import logging
 from collections.abc import AsyncGenerator
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from gateway.formats import SseFormat
 from gateway.resume.log import Event, EventsTrimmed, StreamGone, StreamLog
@@ -80,10 +79,11 @@ async def _resume(
     request_id = request_id_of(request)
     headers = {"X-Request-ID": request_id, "X-Stream-ID": stream_id}
     try:
-        events = _follow(_log_of(state), tenant, stream_id, after)
+        stream_log = _log_of(state)
+        events = _follow(stream_log, tenant, stream_id, after)
         try:
             first = await _first(events)
-        except (RedisError, OSError):
+        except _failures_of(stream_log):
             log.warning("resume of %s: the stream log failed", stream_id, exc_info=True)
             raise GatewayUnavailable("The stream's log could not be read; try again.") from None
     except GatewayError as error:
@@ -115,6 +115,11 @@ def _log_of(state: GatewayState) -> StreamLog:
     if state.shared.stream_log is None:
         raise NotFound("Streams are not resumable here (resume.enabled is false).")
     return state.shared.stream_log
+
+
+def _failures_of(stream_log: StreamLog) -> tuple[type[Exception], ...]:
+    """What a read of the log raises when its store fails."""
+    return (OSError, *stream_log.failures)
 
 
 def _after(request: web.Request, stream_id: str) -> int:
@@ -159,6 +164,7 @@ async def _relay(
     """Write the events, numbered, and keep-alives while the stream is silent."""
     prefix = b"id: " + stream_id.encode() + b":"
     keepalive_s = state.config.server.keepalive_seconds
+    store_failures = _failures_of(_log_of(state))
     event = first
     try:
         while event is not None:
@@ -168,7 +174,7 @@ async def _relay(
             event = await _next_or_keepalive(events, response, keepalive_s)
     except GatewayError as error:  # the stream expired, or its replica died, midway
         await response.write(frame(error_event(error, request_id, state.redact)))
-    except (RedisError, OSError):  # the log's store failed midway: end with a terminal event
+    except store_failures:  # the log's store failed midway: end with a terminal event
         log.warning("resume of %s: the stream log failed", stream_id, exc_info=True)
         unavailable = GatewayUnavailable("The stream's log could not be read; try again.")
         await response.write(frame(error_event(unavailable, request_id, state.redact)))

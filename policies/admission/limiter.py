@@ -30,9 +30,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal, NamedTuple, TypeVar
-
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 from policies.admission.limits import (
     DAY_MS,
@@ -44,13 +42,14 @@ from policies.admission.limits import (
     month_of,
 )
 from policies.admission.memory_backend import MemoryLimiter
-from policies.admission.redis_backend import RedisLimiter
 from providers.base import Usage, estimate_tokens
 from providers.errors import LimiterUnavailable
 
+if TYPE_CHECKING:
+    from policies.admission.redis_backend import RedisLimiter
+
 log = logging.getLogger("policies.admission.limiter")
 
-_REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 MAX_UNSETTLED = 10_000  # releases kept for replay while Redis is unreachable
 _T = TypeVar("_T")
 
@@ -82,6 +81,11 @@ class Limiter:
         self._lease_ttl_ms = int(lease_ttl_s * 1000)
         self._probe_interval_s = probe_interval_s
         self._redis_up = redis is not None
+        self._failures: tuple[type[Exception], ...] = (OSError, TimeoutError)  # of Redis calls
+        if redis is not None:
+            from redis.exceptions import RedisError  # redis-py (~7 MiB): only with a Redis
+
+            self._failures += (RedisError,)
         self._active: dict[str, Admission] = {}
         self._unsettled: deque[_Settle] = deque()
         self._dropped_settles = 0
@@ -102,7 +106,7 @@ class Limiter:
         if self.redis is not None:
             try:
                 await self.redis.load_scripts()
-            except _REDIS_FAILURES as exc:
+            except self._failures as exc:
                 self._mark_down(exc)
         self._background(self._renew_leases())
 
@@ -190,7 +194,7 @@ class Limiter:
             return
         try:
             await admission.backend.release(*settle)
-        except _REDIS_FAILURES as exc:
+        except self._failures as exc:
             self._keep_for_replay(settle)
             self._mark_down(exc)
 
@@ -198,7 +202,7 @@ class Limiter:
         """A tenant's usage on a UTC day (today by default), from where it is kept."""
         day = today(self._clock) if day is None else day
         if self.redis is not None and self._redis_up:
-            with contextlib.suppress(*_REDIS_FAILURES):
+            with contextlib.suppress(*self._failures):
                 return await self.redis.usage(tenant, day)
         return await self.memory.usage(tenant, day)
 
@@ -206,7 +210,7 @@ class Limiter:
         if self.redis is not None and self._redis_up:
             try:
                 return await self.redis.admit(plan)
-            except _REDIS_FAILURES as exc:
+            except self._failures as exc:
                 self._mark_down(exc)
         if self.redis is not None and self._on_error == "fail_closed":
             raise LimiterUnavailable(
@@ -235,7 +239,7 @@ class Limiter:
             await asyncio.sleep(self._probe_interval_s)
             try:
                 await self.redis.probe()
-            except _REDIS_FAILURES:
+            except self._failures:
                 continue
             self._redis_up = True
             log.info("redis is back; limiter uses it again")
@@ -255,7 +259,7 @@ class Limiter:
             settle = self._unsettled[0]
             try:
                 await settle.admission.backend.release(*settle)
-            except _REDIS_FAILURES as exc:
+            except self._failures as exc:
                 if not last_try:
                     self._mark_down(exc)  # the next probe replays the rest
                 break
@@ -279,7 +283,7 @@ class Limiter:
                 mine = [a for a in held if a.backend is backend]
                 try:
                     await backend.renew(mine, self._lease_ttl_ms)
-                except _REDIS_FAILURES as exc:
+                except self._failures as exc:
                     self._mark_down(exc)
 
 
