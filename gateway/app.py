@@ -68,8 +68,11 @@ def create_app(config: GatewayConfig, clock: Clock | None = None) -> web.Applica
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=config.server.upstream_connections, limit_per_host=0)
+        # No cookie jar: the session is every tenant's, and a cookie an upstream sets (a
+        # CDN's) is nobody's to send back; the jar's look-ups also cost each request.
+        no_cookies = aiohttp.DummyCookieJar()
         async with (
-            aiohttp.ClientSession(connector=connector) as http,
+            aiohttp.ClientSession(connector=connector, cookie_jar=no_cookies) as http,
             redis_client(config.redis) as redis,
         ):
             limiter = build_limiter(config, redis, clock)
