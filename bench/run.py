@@ -9,12 +9,12 @@ stack pays before it does anything), and two gateway processes: one in front of 
 through the Anthropic adapter with tenant rate limits on in Redis, one serving the demo
 provider.  Then, at C = 1, 100 and 1,000 concurrent streams of 50 chunks `--gap-ms` apart,
 it measures direct to the fake, through the relays (the aiohttp one at C = 1 and 100) and
-through each gateway; once more with the chunks back to
-back; with resumable streams off and on (CPU, Redis commands and log batches per stream);
-with OpenTelemetry tracing off and on (CPU per stream, the spans exported to a local
-receiver that discards them, `bench.otlp_sink`); at C = 200 through one process and through
-`--workers 2`; then RSS, Redis calls and limiter fall-backs with 1,000 and 5,000 streams
-held open; and the idle RSS of `ai-gateway serve` with the default config.
+through each gateway; once more with the chunks back to back; with resumable streams off
+and on (CPU, Redis commands and log batches per stream); with OpenTelemetry tracing off and
+on (CPU per stream, the spans exported to a local receiver that discards them,
+`bench.otlp_sink`); at C = 200 through one process and through `--workers 2`, and at
+C = 100 through `--workers 2`; then RSS, Redis calls and limiter fall-backs with 1,000 and
+5,000 streams held open; and the idle RSS of `ai-gateway serve` with the default config.
 It prints one table (with the CPU each serving process and the load generator spent per
 stream), every target of issue #18 beside its figure (CPU as a ratio to the relay's,
 measured in the same run, so that the machine's speed cancels out), and the figures that
@@ -623,6 +623,10 @@ def main() -> None:
         load(f"{workers.url}{CHAT}", 20, 200)  # warm-up (connections spread over both)
         for name, server in ((ONE_WORKER, anthropic), (TWO_WORKERS, workers)):
             rows.append(Row(name, 200, measure(server, CHAT, 200, 2000, KEY, spread_s)))
+        # ... and at C=100, beside a direct run of the same minute: first tokens on both cores.
+        direct = measure(fake, MESSAGES, 100, 1000, None, spread_s)
+        two_at_100 = measure(workers, CHAT, 100, 1000, KEY, spread_s)
+        rows.append(Row(TWO_WORKERS, 100, two_at_100, direct))
         print_table(rows)
         print_resume(rows, costs)
         print_tracing(rows, exported)
@@ -722,7 +726,7 @@ def print_tracing(rows: list[Row], spans_per_stream: float) -> None:
 def print_workers(rows: list[Row]) -> None:
     print("\nall the cores at C=200 (50 chunks)       req/s  CPU/stream  TTFT p50     p99  failed")
     for name in (ONE_WORKER, TWO_WORKERS):
-        r = next(row for row in rows if row.name == name).figures
+        r = next(row for row in rows if row.name == name and row.concurrency == 200).figures
         print(
             f"  {name:<36} {r['rps']:>7.0f} {r['server_cpu_ms']:>8.2f} ms {r['ttft_p50_ms']:>8.2f}"
             f" {r['ttft_p99_ms']:>7.2f} {r['failed']:>7}"
@@ -768,6 +772,10 @@ def print_targets(
         assert p50 is not None and p99 is not None
         check("added TTFT p50 at C=100 <= 5 ms", f"{p50:.2f} ms", p50 <= 5)
         check("added TTFT p99 at C=100 <= 25 ms", f"{p99:.2f} ms", p99 <= 25)
+        two = next((r for r in rows if r.name == TWO_WORKERS and r.concurrency == 100), None)
+        if two is not None:
+            two_p50, two_p99 = two.added("ttft_p50_ms"), two.added("ttft_p99_ms")
+            check("  with --workers 2, p50 / p99", f"{two_p50:.2f} / {two_p99:.2f}", None)
         if 100 in on_aiohttp:
             bare_p50 = on_aiohttp[100].added("ttft_p50_ms")
             bare_p99 = on_aiohttp[100].added("ttft_p99_ms")
@@ -782,7 +790,11 @@ def print_targets(
         f"{default_idle_kb / 1024:.1f} MiB",
         default_idle_kb <= DEFAULT_IDLE_RSS_KB,
     )
-    workers = {r.name: r.figures for r in rows if r.name in (ONE_WORKER, TWO_WORKERS)}
+    workers = {
+        r.name: r.figures
+        for r in rows
+        if r.name in (ONE_WORKER, TWO_WORKERS) and r.concurrency == 200
+    }
     if len(workers) == 2:
         one, two = workers[ONE_WORKER], workers[TWO_WORKERS]
         check(
