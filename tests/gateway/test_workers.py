@@ -123,7 +123,9 @@ async def test_redis_limit_admits_exactly_ten_of_fifty_spread_over_both_workers(
 
 
 async def test_sigterm_drains_every_worker_then_the_supervisor_exits_0(tmp_path):
-    config = workers_config(tmp_path)
+    # Streams are opened until each worker holds one; the kernel may send several in a row
+    # to the same worker, so its in-process limit (5 open by default here) must not refuse.
+    config = workers_config(tmp_path, limits={"concurrent_streams": 100})
     body = {"prompt": "tell me a long story", "max_tokens": 150}
     async with running_gateway(config, env={"ADMIN_KEY": ADMIN}) as gateway:
         async with fresh_connections() as session:
