@@ -115,13 +115,13 @@ class Bench:
         self.stack, self.workdir, self.chunks, self.gap_ms = stack, workdir, chunks, gap_ms
 
     def start(
-        self, args: list[str], name: str, env: dict[str, str] | None = None
+        self, args: list[str], name: str, env: dict[str, str] | None = None, cwd: Path = REPO
     ) -> tuple[subprocess.Popen[bytes], Path]:
         path = self.workdir / f"{name}.log"
         log = open(path, "wb")  # noqa: SIM115 (closed with the stack)
         self.stack.callback(log.close)
         process = subprocess.Popen(
-            args, cwd=REPO, stdout=log, stderr=log, start_new_session=True, env=env
+            args, cwd=cwd, stdout=log, stderr=log, start_new_session=True, env=env
         )
         self.stack.callback(_stop, process)
         return process, path

@@ -4,6 +4,7 @@ stream, and a load generator whose counts are right, since every figure rests on
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,10 +13,11 @@ import pytest
 import yaml
 
 from bench.aiohttp_relay import app as aiohttp_relay_app
+from bench.compare import worktree
 from bench.fake_upstream import Frames, Gate, Upstream
 from bench.load import run
 from bench.relay import start as start_relay
-from bench.run import KEY, gateway_config
+from bench.run import KEY, REPO, gateway_config
 from gateway.app import create_app
 from gateway.config import parse_config
 
@@ -128,3 +130,21 @@ async def test_a_holding_fake_sends_no_text_until_its_gate_opens() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_compare_checks_the_revision_out_and_removes_it_afterwards() -> None:
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "show", "HEAD:README.md"],
+        capture_output=True,
+        check=True,
+    ).stdout
+
+    with worktree("HEAD") as tree:
+        assert (tree / "README.md").read_bytes() == head
+        checked_out = tree
+
+    assert not checked_out.exists()
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "list"], capture_output=True, check=True, text=True
+    ).stdout
+    assert str(checked_out) not in listed
