@@ -772,9 +772,9 @@ def print_targets(
         assert p50 is not None and p99 is not None
         check("added TTFT p50 at C=100 <= 5 ms", f"{p50:.2f} ms", p50 <= 5)
         check("added TTFT p99 at C=100 <= 25 ms", f"{p99:.2f} ms", p99 <= 25)
-        two = next((r for r in rows if r.name == TWO_WORKERS and r.concurrency == 100), None)
-        if two is not None:
-            two_p50, two_p99 = two.added("ttft_p50_ms"), two.added("ttft_p99_ms")
+        both_cores = next((r for r in rows if r.name == TWO_WORKERS and r.concurrency == 100), None)
+        if both_cores is not None:
+            two_p50, two_p99 = both_cores.added("ttft_p50_ms"), both_cores.added("ttft_p99_ms")
             check("  with --workers 2, p50 / p99", f"{two_p50:.2f} / {two_p99:.2f}", None)
         if 100 in on_aiohttp:
             bare_p50 = on_aiohttp[100].added("ttft_p50_ms")

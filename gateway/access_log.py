@@ -59,4 +59,4 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(line, default=str).decode()  # (a line per request: orjson's speed)
+        return orjson.dumps(line, default=str).decode()

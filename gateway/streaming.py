@@ -84,13 +84,17 @@ class SseStream:
         self._committing: asyncio.Future[web.StreamResponse] | None = None
         self._task: asyncio.Task[Any] | None = None
         self._ending: GatewayError | None = None
+        self._handler_committing = False  # the handler's task is sending the headers
+        self._end_waits = False  # an `end()` came meanwhile: it takes effect once they are out
         self._keepalive = _KeepAlive(self, options.keepalive_s)
         self._client_left = False  # (a stream that goes on for its log, without its client)
 
     def end(self, error: GatewayError) -> None:
         """End the stream from outside with `error` as its last event (e.g. shutdown)."""
         self._ending = error
-        if self._task is not None:
+        if self._handler_committing:
+            self._end_waits = True  # see `_commit`
+        elif self._task is not None:
             self._task.cancel()
 
     async def run(self) -> web.StreamResponse:
@@ -229,6 +233,9 @@ class SseStream:
         if self._committing is not None:
             return await asyncio.shield(self._committing)
         committing = self._committing = asyncio.get_running_loop().create_future()
+        # `end()` waits while the handler sends the headers: cancelled halfway, they could
+        # not be finished, and a fresh response could not be started either.
+        self._handler_committing = asyncio.current_task() is self._task
         try:
             response = await self._prepare()
         except asyncio.CancelledError:
@@ -238,8 +245,13 @@ class SseStream:
             committing.set_exception(failure)
             committing.exception()  # (retrieved: the one who waits, if any, gets it too)
             raise
+        finally:
+            self._handler_committing = False
         self._response = response
         committing.set_result(response)
+        if self._end_waits and self._ending is not None:
+            self._end_waits = False
+            raise self._ending  # the `end()` that waited: the stream ends with its error
         return response
 
     async def _prepare(self) -> web.StreamResponse:
@@ -292,7 +304,8 @@ class SseStream:
 class _HeadersWithFirstWrite(web.StreamResponse):
     """Status and headers go out in the same packet as the first event (one socket write
     fewer per stream): every commit here is followed at once by a write.  aiohttp's own
-    `Response` buffers them the same way; a version without the switch sends them alone."""
+    `Response` buffers them the same way (the switch is aiohttp 3.12's, the least the
+    project installs)."""
 
     _send_headers_immediately = False
 

@@ -51,7 +51,6 @@ class Fallback:
                 tracing.handover_event(failed, target, last_error, len(sent))
             request = replace(call.request, continue_from=sent) if sent else call.request
             seam = Seam(sent)
-            used = False  # whether this target's answer reached the client yet
             try:
                 stream = call_next(call.with_target(target).with_request(request))
                 async with aclosing(stream):
@@ -64,16 +63,16 @@ class Fallback:
                             if held := seam.flush():
                                 sent += held
                                 yield TextDelta(held)
-                            used = used or _note_used(call, target.model)
+                            _note_used(call, target.model)
                             sent_parts = True
                             yield delta
                             continue
                         if text:
-                            used = used or _note_used(call, target.model)
+                            _note_used(call, target.model)
                             sent += text
                             yield TextDelta(text)
                         if end:
-                            used = used or _note_used(call, target.model)
+                            _note_used(call, target.model)
                             stats.add_usage(end.usage, target)
                             yield replace(end, usage=stats.usage)
                             return
@@ -94,8 +93,6 @@ class Fallback:
         raise last_error
 
 
-def _note_used(call: Call, model: str) -> bool:
-    """Record that `model` answered (once per turn of a target); True."""
+def _note_used(call: Call, model: str) -> None:
     if not call.stats.models_used or call.stats.models_used[-1] != model:
         call.stats.models_used.append(model)
-    return True

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
+from aiohttp import web
+
+from gateway.sse import Redactor
+from gateway.streaming import SseStream, StreamOptions, StreamOutcome
+from providers.base import Delta, StreamEnd, TextDelta
+from providers.errors import ShuttingDown
 from tests.conftest import CHAT, post_stream
 from tests.fakes.anthropic_server import Script
 
@@ -67,3 +74,46 @@ async def test_many_concurrent_streams_each_end_once(gateway, fake_anthropic):
     for result in results:
         result.assert_one_terminal()
         assert result.text == "a" * 20
+
+
+async def test_a_stream_ended_while_its_headers_are_being_prepared_ends_with_the_error(
+    aiohttp_client,
+):
+    """The commit runs in the handler's own task: a shutdown that lands while a response
+    hook is still preparing the headers waits for them, then ends the stream with its
+    error event, rather than leave the client with a cut connection."""
+    preparing, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_hook(request: web.Request, response: web.StreamResponse) -> None:
+        preparing.set()
+        await release.wait()
+
+    async def deltas() -> AsyncIterator[Delta]:
+        yield TextDelta("hi")
+        yield StreamEnd("a-model", "end_turn")
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        options = StreamOptions("req-1", 15, Redactor([]), {})
+        stream = SseStream(request, deltas(), StreamOutcome(), options)
+
+        async def shut_down_while_preparing() -> None:
+            await preparing.wait()
+            stream.end(ShuttingDown())
+            release.set()
+
+        ending = asyncio.create_task(shut_down_while_preparing())
+        try:
+            return await stream.run()
+        finally:
+            await ending
+
+    app = web.Application()
+    app.on_response_prepare.append(slow_hook)
+    app.router.add_post("/stream", handler)
+    client = await aiohttp_client(app)
+
+    result = await post_stream(client, "/stream", {})
+
+    assert result.status == 200
+    assert result.events[-1]["type"] == "error" and result.events[-1]["code"] == "shutdown"
+    result.assert_one_terminal()
