@@ -42,11 +42,11 @@ from bench.run import (
 
 
 @contextmanager
-def worktree(revision: str) -> Iterator[Path]:
+def worktree(revision: str, repository: Path = REPO) -> Iterator[Path]:
     """`revision` checked out in a temporary directory, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="aigw-compare-") as tmp:
         path = Path(tmp) / "tree"
-        git = ["git", "-C", str(REPO)]
+        git = ["git", "-C", str(repository)]
         subprocess.run([*git, "worktree", "add", "--detach", str(path), revision], check=True)
         try:
             yield path

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -17,7 +18,7 @@ from bench.compare import worktree
 from bench.fake_upstream import Frames, Gate, Upstream
 from bench.load import run
 from bench.relay import start as start_relay
-from bench.run import KEY, REPO, gateway_config
+from bench.run import KEY, gateway_config
 from gateway.app import create_app
 from gateway.config import parse_config
 
@@ -132,19 +133,19 @@ async def test_a_holding_fake_sends_no_text_until_its_gate_opens() -> None:
         await server.wait_closed()
 
 
-def test_compare_checks_the_revision_out_and_removes_it_afterwards() -> None:
-    head = subprocess.run(
-        ["git", "-C", str(REPO), "show", "HEAD:README.md"],
-        capture_output=True,
-        check=True,
-    ).stdout
+def test_compare_checks_the_revision_out_and_removes_it_afterwards(tmp_path: Path) -> None:
+    repository = tmp_path / "repository"
+    git = ["git", "-C", str(repository), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", str(repository)], check=True)
+    (repository / "file.txt").write_text("first\n")
+    subprocess.run([*git, "add", "file.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "first"], check=True)
+    (repository / "file.txt").write_text("second, not committed\n")
 
-    with worktree("HEAD") as tree:
-        assert (tree / "README.md").read_bytes() == head
-        checked_out = tree
+    with worktree("HEAD", repository) as tree:
+        assert (tree / "file.txt").read_text() == "first\n"
 
-    assert not checked_out.exists()
     listed = subprocess.run(
-        ["git", "-C", str(REPO), "worktree", "list"], capture_output=True, check=True, text=True
+        [*git, "worktree", "list", "--porcelain"], capture_output=True, check=True, text=True
     ).stdout
-    assert str(checked_out) not in listed
+    assert listed.count("worktree ") == 1  # the repository's own, and no other left behind

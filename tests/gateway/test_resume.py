@@ -278,3 +278,16 @@ async def test_a_resume_waits_through_silences_longer_than_the_redis_time_out(
     async with client.get(f"/ai/stream/resume/{stream_id}", headers=headers) as after_end:
         assert after_end.status == 200
         assert frames(await after_end.read()) == []
+
+
+async def test_a_resume_while_redis_is_down_is_a_503_with_one_error_frame(
+    gateway, own_redis_server, key_prefix
+):
+    client = await gateway(**tenancy(own_redis_server.url, key_prefix), resume=RESUME)
+    own_redis_server.stop()
+
+    response = await client.get("/ai/stream/resume/any-stream-id", headers=bearer(KEY_A))
+
+    assert response.status == 503
+    found = frames(await response.read())
+    assert [(f.event["type"], f.event["code"]) for f in found] == [("error", "unavailable")]
