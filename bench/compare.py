@@ -20,24 +20,17 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from bench.run import (
     CHAT,
     KEY,
     MESSAGES,
-    PY,
     REPO,
     Bench,
-    Server,
-    free_port,
     gateway_config,
     load,
     measure,
     untraced_env,
-    wait_for_port,
 )
 
 
@@ -52,17 +45,6 @@ def worktree(revision: str, repository: Path = REPO) -> Iterator[Path]:
             yield path
         finally:
             subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=True)
-
-
-def gateway_from(bench: Bench, tree: Path, name: str, config: dict[str, Any]) -> Server:
-    """A gateway process running the code in `tree`."""
-    path = bench.workdir / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    port = free_port()
-    args = [PY, "-m", "gateway", "serve", "--config", str(path), "--host", "127.0.0.1"]
-    process, log = bench.start([*args, "--port", str(port)], name, untraced_env(), tree)
-    wait_for_port(port)
-    return Server(f"http://127.0.0.1:{port}", process, log)
 
 
 def main() -> None:
@@ -84,8 +66,8 @@ def main() -> None:
         fake = bench.fake()
         config = gateway_config(redis_port, fake, args.gap_ms, args.chunks)
         gateways = {
-            args.revision: gateway_from(bench, base_tree, "gw-base", config),
-            "working tree": gateway_from(bench, REPO, "gw-new", config),
+            args.revision: bench.gateway("gw-base", config, untraced_env(), base_tree),
+            "working tree": bench.gateway("gw-new", config, untraced_env()),
         }
         for server in gateways.values():
             load(f"{server.url}{CHAT}", 20, 300)  # warm-up

@@ -224,9 +224,14 @@ class Bench:
         return Server(f"http://127.0.0.1:{port}", process, log)
 
     def gateway(
-        self, name: str, config: dict[str, Any], env: dict[str, str] | None = None
+        self,
+        name: str,
+        config: dict[str, Any],
+        env: dict[str, str] | None = None,
+        tree: Path = REPO,
     ) -> Server:
-        """A gateway process; `env` replaces the environment it inherits."""
+        """A gateway process running the code in `tree`; `env` replaces the environment it
+        inherits."""
         path = self.workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config))
         port = free_port()
@@ -245,6 +250,7 @@ class Bench:
             ],
             name,
             env,
+            tree,
         )
         wait_for_port(port)
         return Server(f"http://127.0.0.1:{port}", process, log)
